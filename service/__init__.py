@@ -1,0 +1,3 @@
+"""Sparsefit: a REST service that fits sparse linear models for feature selection."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Everything HTTP: routers per resource, schemas, problem handlers, dependencies."""

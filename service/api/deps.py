@@ -1,0 +1,75 @@
+"""The long-lived objects routes need, built by the lifespan and reached through Annotated dependencies."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from service.artifact import ModelArtifact
+from service.config import Settings
+from service.errors import IntegrityError
+from service.jobs.manager import JobManager
+from service.jobs.pool import WorkerPool
+from service.store.blobs import DatasetStore, ModelStore
+from service.store.catalog import Catalog
+from service.store.records import ModelRecord
+
+DEFAULT_TENANT = "default"
+
+
+@dataclass
+class ArtifactCache:
+    """Recently used model artifacts, so that repeated predictions skip unpickling."""
+
+    store: ModelStore
+    capacity: int = 8
+    _items: OrderedDict[tuple[str, str], ModelArtifact] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, record: ModelRecord) -> ModelArtifact:
+        key = (record.id, record.sha256)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        artifact = self.store.load(record.id, record.sha256)
+        if not isinstance(artifact, ModelArtifact):
+            raise IntegrityError(f"Model {record.id} is not a Sparsefit model artifact.")
+        with self._lock:
+            self._items[key] = artifact
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return artifact
+
+    def forget(self, model_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0] == model_id]:
+                del self._items[key]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    datasets: DatasetStore
+    models: ModelStore
+    artifacts: ArtifactCache
+    pool: WorkerPool
+    manager: JobManager
+
+
+def _services(request: Request) -> Services:
+    return cast(Services, request.state.services)
+
+
+def _tenant(request: Request) -> str:
+    # API keys and tenants come in a later issue; until then everything belongs to one tenant.
+    return DEFAULT_TENANT
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+TenantDep = Annotated[str, Depends(_tenant)]

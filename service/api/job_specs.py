@@ -1,0 +1,54 @@
+"""Translate a JobCreate into the domain specs: what to build from the table, and what to fit."""
+
+from __future__ import annotations
+
+from service.api.schemas import JobCreate
+from service.data.design import DesignSpec
+from service.modeling import CVSpec, FitSpec, PathSpec
+
+
+def design_spec(job: JobCreate) -> DesignSpec:
+    return DesignSpec(
+        target=job.target,
+        features=None if job.features is None else tuple(job.features),
+        family=str(job.family),
+        missing=job.missing,
+        weights_column=job.weights_column,
+        fold_column=None if job.cv is None else job.cv.fold_column,
+    )
+
+
+def fit_spec(job: JobCreate) -> FitSpec:
+    cv = job.cv
+    return FitSpec(
+        family=job.family,
+        l1_ratio=job.resolved_l1_ratio(),
+        alpha=job.alpha,
+        path=PathSpec(
+            n_alphas=job.path.n_alphas,
+            alpha_min_ratio=job.path.alpha_min_ratio,
+            alphas=None if job.path.alphas is None else tuple(job.path.alphas),
+        ),
+        cv=None
+        if cv is None
+        else CVSpec(
+            n_folds=cv.folds,
+            seed=cv.seed,
+            stratify=cv.stratify,
+            metric=cv.metric,
+            rule=cv.rule,
+            l1_ratios=None if cv.l1_ratios is None else tuple(cv.l1_ratios),
+        ),
+        standardize=job.standardize,
+        fit_intercept=job.fit_intercept,
+        tol=job.solver.tol,
+        max_iter=job.solver.max_iter,
+    )
+
+
+def normalised_request(job: JobCreate) -> dict[str, object]:
+    """The request as stored on the job: defaults filled in, l1_ratio resolved from the penalty."""
+    document = job.model_dump(mode="json")
+    if job.penalty != "elasticnet" or job.l1_ratio is not None:
+        document["l1_ratio"] = job.resolved_l1_ratio()
+    return document

@@ -1,0 +1,183 @@
+"""Routes for /v1/jobs: submit, list, read (with ?wait), cancel, follow as SSE, delete."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from service.api.datasets import Limit, Offset
+from service.api.deps import Services, ServicesDep, TenantDep
+from service.api.job_specs import design_spec, fit_spec, normalised_request
+from service.api.problems import problem_responses
+from service.api.schemas import JobCreate, JobList, JobRead
+from service.data.design import check_design_columns
+from service.errors import ValidationError
+from service.store.records import DatasetRecord, JobRecord, JobStatus, new_id, utc_now
+from service.worker import FitTask, load_design
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+# Seconds a client should wait before polling a job it just submitted.
+POLL_AFTER_S = 1
+SSE_KEEPALIVE_S = 15.0
+
+
+def job_read(record: JobRecord) -> JobRead:
+    return JobRead.model_validate(
+        {
+            "id": record.id,
+            "kind": record.kind,
+            "name": record.name,
+            "status": record.status,
+            "progress": {
+                "fraction": record.progress_fraction,
+                "stage": record.progress_stage,
+                "message": record.progress_message,
+            },
+            "created_at": record.created_at,
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "model_id": record.model_id,
+            "dataset_id": record.dataset_id,
+            "error": record.error,
+            "request": record.request,
+        }
+    )
+
+
+def _check_fold_count(job: JobCreate, dataset: DatasetRecord) -> None:
+    if job.cv is not None and job.cv.fold_column is None and job.cv.folds > dataset.n_rows:
+        raise ValidationError(
+            f"cv.folds is {job.cv.folds} but the dataset has only {dataset.n_rows} rows.",
+            errors=[{"loc": ["body", "cv", "folds"], "msg": "more folds than rows", "type": "value_error"}],
+        )
+
+
+async def _validate(job: JobCreate, services: Services, tenant: str) -> DatasetRecord:
+    """Everything that can be known before queueing: the dataset, its columns, then the data itself."""
+    dataset = services.catalog.get_dataset(job.dataset_id, tenant=tenant)
+    spec = design_spec(job)
+    check_design_columns(dataset.columns, spec)
+    _check_fold_count(job, dataset)
+    # Building the design once here turns data problems (NaN in the target, one class only, missing
+    # values with missing=error) into an immediate 422 instead of a job that fails later.
+    await run_in_threadpool(load_design, services.settings.data_dir, dataset.id, dataset.sha256, spec)
+    return dataset
+
+
+@router.post("", status_code=202, response_model=JobRead, responses=problem_responses(404, 503))
+async def create_job(job: JobCreate, response: Response, services: ServicesDep, tenant: TenantDep) -> JobRead:
+    """Validate a fit request and queue it; the answer comes at once, the model when the job ends."""
+    dataset = await _validate(job, services, tenant)
+    job_id, model_id = new_id(), new_id()
+    task = FitTask(
+        job_id=job_id,
+        model_id=model_id,
+        data_dir=services.settings.data_dir,
+        dataset_id=dataset.id,
+        dataset_sha256=dataset.sha256,
+        design=design_spec(job),
+        fit=fit_spec(job),
+        penalty=str(job.penalty),
+        tenant=tenant,
+        timeout_s=min(job.max_runtime_s or math.inf, services.settings.job_timeout_s),
+    )
+    record = JobRecord(
+        id=job_id,
+        kind=job.kind,
+        name=job.name,
+        status=JobStatus.QUEUED,
+        progress_fraction=0.0,
+        progress_stage="queued",
+        progress_message=None,
+        created_at=utc_now(),
+        started_at=None,
+        finished_at=None,
+        model_id=None,
+        error=None,
+        request=normalised_request(job),
+        dataset_id=dataset.id,
+        tenant=tenant,
+    )
+    services.manager.submit(record, task)
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    response.headers["Retry-After"] = str(POLL_AFTER_S)
+    return job_read(record)
+
+
+@router.get("", response_model=JobList, responses=problem_responses(422))
+def list_jobs(
+    services: ServicesDep,
+    tenant: TenantDep,
+    status: JobStatus | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> JobList:
+    records, total = services.catalog.list_jobs(status, limit, offset, tenant=tenant)
+    return JobList(items=[job_read(r) for r in records], total=total)
+
+
+@router.get("/{job_id}", response_model=JobRead, responses=problem_responses(404))
+async def get_job(
+    job_id: str,
+    services: ServicesDep,
+    tenant: TenantDep,
+    wait: Annotated[float, Query(ge=0, le=60, description="Hold the answer up to this many seconds.")] = 0,
+) -> JobRead:
+    """A job's state; with `?wait=S` the answer waits up to S seconds for the job to finish."""
+    timeout = min(wait, services.settings.max_wait_s)
+    return job_read(await services.manager.wait(job_id, tenant, timeout))
+
+
+@router.post(
+    "/{job_id}/cancel", status_code=202, response_model=JobRead, responses=problem_responses(404, 409)
+)
+async def cancel_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> JobRead:
+    """Ask a job to stop: a queued job ends at once, a running one at its next checkpoint."""
+    return job_read(await services.manager.cancel(job_id, tenant))
+
+
+def _sse(event: str, data: str) -> str:
+    return f"event: {event}\ndata: {data}\n\n"
+
+
+async def _event_stream(services: Services, job_id: str, tenant: str) -> AsyncIterator[str]:
+    last_status: str | None = None
+    async for record in services.manager.follow(job_id, tenant, SSE_KEEPALIVE_S):
+        if record is None:
+            yield ": keep-alive\n\n"
+            continue
+        job = job_read(record)
+        yield _sse("progress", job.progress.model_dump_json())
+        if job.status != last_status:
+            last_status = job.status
+            yield _sse("status", job.model_dump_json())
+
+
+@router.get(
+    "/{job_id}/events",
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        **problem_responses(404),
+    },
+    response_class=StreamingResponse,
+)
+def follow_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> StreamingResponse:
+    """Server-Sent Events: `progress` and `status` events, closing after the final status."""
+    services.catalog.get_job(job_id, tenant=tenant)  # 404 before the stream starts
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(
+        _event_stream(services, job_id, tenant), media_type="text/event-stream", headers=headers
+    )
+
+
+@router.delete("/{job_id}", status_code=204, responses=problem_responses(404, 409))
+def delete_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    """Delete a finished job's record; its model stays."""
+    services.manager.delete(job_id, tenant)
+    return Response(status_code=204)

@@ -1,0 +1,133 @@
+"""Routes for /v1/models: read, path, CV curve, predictions, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from service.api.datasets import Limit, Offset
+from service.api.deps import Services, ServicesDep, TenantDep
+from service.api.problems import problem_responses
+from service.api.schemas import CVRead, ModelList, ModelRead, PathRead, PredictionCreate, PredictionRead
+from service.api.uploads import CSV, JSON, media_type, parse_json_body, read_body
+from service.artifact import ModelArtifact, describe_cv, describe_path, predict
+from service.data.parsing import parse_csv, parse_split_json
+from service.data.table import Table
+from service.data.tableio import table_from_parquet
+from service.errors import NotFoundError, UnsupportedMediaTypeError
+from service.store.records import ModelRecord
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+PREDICTION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            JSON: {"schema": PredictionCreate.model_json_schema()},
+            CSV: {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+def model_read(record: ModelRecord) -> ModelRead:
+    document = dict(record.summary)
+    document.update(
+        id=record.id,
+        name=record.name,
+        job_id=record.job_id,
+        dataset_id=record.dataset_id,
+        created_at=record.created_at,
+    )
+    return ModelRead.model_validate(document)
+
+
+async def _artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
+    record = services.catalog.get_model(model_id, tenant=tenant)
+    return await run_in_threadpool(services.artifacts.load, record)
+
+
+@router.get("", response_model=ModelList, responses=problem_responses(422))
+def list_models(services: ServicesDep, tenant: TenantDep, limit: Limit = 50, offset: Offset = 0) -> ModelList:
+    records, total = services.catalog.list_models(limit, offset, tenant=tenant)
+    return ModelList(items=[model_read(r) for r in records], total=total)
+
+
+@router.get("/{model_id}", response_model=ModelRead, responses=problem_responses(404))
+def get_model(model_id: str, services: ServicesDep, tenant: TenantDep) -> ModelRead:
+    return model_read(services.catalog.get_model(model_id, tenant=tenant))
+
+
+@router.get("/{model_id}/path", response_model=PathRead, responses=problem_responses(404))
+async def get_model_path(model_id: str, services: ServicesDep, tenant: TenantDep) -> PathRead:
+    """The regularization path: alphas, selection counts, deviance ratios and coefficient paths."""
+    artifact = await _artifact(services, model_id, tenant)
+    return PathRead.model_validate(describe_path(artifact))
+
+
+@router.get("/{model_id}/cv", response_model=CVRead, responses=problem_responses(404))
+async def get_model_cv(model_id: str, services: ServicesDep, tenant: TenantDep) -> CVRead:
+    """The cross-validation curve with alpha_min and alpha_1se; 404 when the model had no CV."""
+    artifact = await _artifact(services, model_id, tenant)
+    document = describe_cv(artifact)
+    if document is None:
+        raise NotFoundError(f"Model {model_id} was fitted without cross-validation.")
+    return CVRead.model_validate(document)
+
+
+def _stored_table(services: Services, dataset_id: str, tenant: str) -> Table:
+    record = services.catalog.get_dataset(dataset_id, tenant=tenant)
+    return table_from_parquet(services.datasets.read(record.id, record.sha256))
+
+
+async def _prediction_input(
+    request: Request, services: Services, tenant: str, alpha: float | None
+) -> tuple[Table, float | None]:
+    kind = media_type(request)
+    body = await read_body(request, services.settings.max_body_bytes)
+    if kind == CSV:
+        return await run_in_threadpool(parse_csv, body), alpha
+    if kind != JSON:
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {kind or '(none)'} is not accepted; send {JSON} or {CSV}."
+        )
+    spec = parse_json_body(PredictionCreate, body)
+    chosen = spec.alpha if spec.alpha is not None else alpha
+    if spec.dataset_id is not None:
+        return await run_in_threadpool(_stored_table, services, spec.dataset_id, tenant), chosen
+    assert spec.columns is not None and spec.data is not None  # guaranteed by PredictionCreate
+    return await run_in_threadpool(parse_split_json, spec.columns, spec.data), chosen
+
+
+@router.post(
+    "/{model_id}/predictions",
+    response_model=PredictionRead,
+    openapi_extra=PREDICTION_BODY,
+    responses=problem_responses(404, 413, 415, 422),
+)
+async def create_prediction(
+    model_id: str,
+    request: Request,
+    services: ServicesDep,
+    tenant: TenantDep,
+    alpha: Annotated[
+        float | None, Query(gt=0, description="Predict at this alpha of the stored path.")
+    ] = None,
+) -> PredictionRead:
+    """Predict from JSON columns (matched by name, any order), a stored dataset, or a CSV body."""
+    artifact = await _artifact(services, model_id, tenant)
+    table, chosen_alpha = await _prediction_input(request, services, tenant, alpha)
+    result = await run_in_threadpool(predict, artifact, table, chosen_alpha)
+    return PredictionRead(
+        predictions=result.predictions, probabilities=result.probabilities, classes=result.classes
+    )
+
+
+@router.delete("/{model_id}", status_code=204, responses=problem_responses(404))
+def delete_model(model_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    services.catalog.delete_model(model_id, tenant=tenant)
+    services.artifacts.forget(model_id)
+    services.models.delete(model_id)
+    return Response(status_code=204)

@@ -1,0 +1,116 @@
+"""Every error leaves as RFC 9457 application/problem+json; routes declare the problems they send."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api.schemas import Problem
+from service.errors import ServiceError
+
+logger = logging.getLogger("service.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Headers a problem keeps from the exception that caused it.
+KEPT_HEADERS = ("allow", "retry-after", "www-authenticate")
+
+# Starlette's own HTTP errors (unknown path, wrong method, ...) mapped onto stable problem types.
+HTTP_PROBLEM_TYPES = {
+    404: "/problems/not-found",
+    405: "/problems/method-not-allowed",
+    413: "/problems/payload-too-large",
+    415: "/problems/unsupported-media-type",
+}
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> ProblemResponse:
+    kept = {k: v for k, v in (headers or {}).items() if k.lower() in KEPT_HEADERS}
+    return ProblemResponse(problem, status_code=int(problem["status"]), headers=kept)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the problems a route can answer (422 always comes free)."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Only where and what: the offending input is never echoed back.
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+
+
+async def _service_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, ServiceError)
+    if exc.status >= 500 and exc.status != HTTPStatus.SERVICE_UNAVAILABLE:
+        logger.error("request %s: %s %s", _request_id(request), exc.type, exc.detail)
+    return problem_response(exc.to_problem(), exc.headers)
+
+
+async def _request_validation(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc)
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"][1:]) or "body"
+    problem = {
+        "type": "/problems/validation",
+        "title": "Invalid request",
+        "status": 422,
+        "detail": f"{where}: {first['msg']}",
+        "errors": errors,
+    }
+    return problem_response(problem)
+
+
+async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = HTTPStatus(exc.status_code)
+    problem = {
+        "type": HTTP_PROBLEM_TYPES.get(exc.status_code, f"/problems/http-{exc.status_code}"),
+        "title": status.phrase,
+        "status": exc.status_code,
+        "detail": exc.detail if isinstance(exc.detail, str) else status.description,
+    }
+    return problem_response(problem, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
+    request_id = _request_id(request)
+    logger.exception("request %s failed", request_id, exc_info=exc)
+    problem = {
+        "type": "/problems/internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "The server failed to handle this request; the error was logged.",
+        "request_id": request_id,
+    }
+    return problem_response(problem)
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "-"))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected)

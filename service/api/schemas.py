@@ -1,0 +1,306 @@
+"""Pydantic schemas of the HTTP contract: <Resource>Create bodies, <Resource>Read answers, Problem."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.data.design import MissingPolicy
+from service.modeling import CVMetric, Family, SelectionRule
+from service.store.records import JobStatus
+
+ID_PATTERN = r"^[0-9a-f]{32}$"
+ColumnName = Annotated[str, Field(min_length=1, max_length=1000)]
+PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Penalty(StrEnum):
+    LASSO = "lasso"
+    RIDGE = "ridge"
+    ELASTICNET = "elasticnet"
+
+
+PENALTY_L1_RATIO = {Penalty.LASSO: 1.0, Penalty.RIDGE: 0.0}
+CLASSIFICATION_METRICS = {CVMetric.DEVIANCE, CVMetric.MISCLASSIFICATION, CVMetric.AUC}
+GAUSSIAN_METRICS = {CVMetric.MSE, CVMetric.MAE, CVMetric.DEVIANCE}
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extension members such as `errors`, `expected`, `got` may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["/problems/not-found"])
+    title: str
+    status: int
+    detail: str
+
+
+class PathCreate(Strict):
+    n_alphas: int = Field(default=100, ge=1, le=1000)
+    alpha_min_ratio: float | None = Field(default=None, gt=0, lt=1)
+    alphas: list[PositiveFinite] | None = Field(default=None, min_length=1, max_length=1000)
+
+
+class CVCreate(Strict):
+    folds: int = Field(default=10, ge=2, le=1000)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    stratify: bool | None = None
+    fold_column: ColumnName | None = None
+    metric: CVMetric | None = None
+    rule: SelectionRule = SelectionRule.ONE_SE
+    l1_ratios: list[Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        default=None, min_length=1, max_length=20
+    )
+
+
+class SolverCreate(Strict):
+    tol: float = Field(default=1e-7, gt=0, lt=1)
+    max_iter: int = Field(default=100_000, ge=1, le=10_000_000)
+
+
+class JobCreate(Strict):
+    """A fit job. Only `dataset_id` and `target` are required."""
+
+    kind: Literal["fit"] = "fit"
+    name: str | None = Field(default=None, max_length=200)
+    dataset_id: str = Field(min_length=1, max_length=100)
+    target: ColumnName
+    features: list[ColumnName] | None = Field(default=None, min_length=1)
+    family: Family = Family.GAUSSIAN
+    penalty: Penalty = Penalty.LASSO
+    alpha: PositiveFinite | None = None
+    l1_ratio: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    standardize: bool = True
+    fit_intercept: bool = True
+    weights_column: ColumnName | None = None
+    missing: MissingPolicy = MissingPolicy.ERROR
+    path: PathCreate = Field(default_factory=PathCreate)
+    cv: CVCreate | None = Field(default_factory=CVCreate)
+    solver: SolverCreate = Field(default_factory=SolverCreate)
+    max_runtime_s: PositiveFinite | None = Field(
+        default=None, description="End the job after this many seconds (capped by the server's job timeout)."
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _features_unique(cls, features: list[str] | None) -> list[str] | None:
+        if features is not None and len(set(features)) != len(features):
+            raise ValueError("features must not repeat a column")
+        return features
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobCreate:
+        self._check_penalty()
+        if self.cv is not None:
+            self._check_cv(self.cv)
+        return self
+
+    def _check_penalty(self) -> None:
+        fixed = PENALTY_L1_RATIO.get(self.penalty)
+        if fixed is not None and self.l1_ratio is not None and not math.isclose(self.l1_ratio, fixed):
+            raise ValueError(f"l1_ratio must be {fixed:g} (or null) for penalty {self.penalty}")
+        if self.penalty == Penalty.ELASTICNET:
+            tuned = self.cv is not None and self.cv.l1_ratios is not None
+            if self.l1_ratio is None and not tuned:
+                raise ValueError("penalty elasticnet needs l1_ratio in (0, 1) or cv.l1_ratios")
+            if self.l1_ratio is not None and not 0 < self.l1_ratio < 1:
+                raise ValueError("l1_ratio must lie strictly between 0 and 1 for penalty elasticnet")
+
+    def _check_cv(self, cv: CVCreate) -> None:
+        if cv.l1_ratios is not None and self.penalty != Penalty.ELASTICNET:
+            raise ValueError("cv.l1_ratios needs penalty elasticnet")
+        if cv.l1_ratios is not None and self.alpha is not None:
+            raise ValueError("cv.l1_ratios chooses alpha too; leave alpha null")
+        allowed = GAUSSIAN_METRICS if self.family == Family.GAUSSIAN else CLASSIFICATION_METRICS
+        if cv.metric is not None and cv.metric not in allowed:
+            raise ValueError(f"cv.metric {cv.metric} does not apply to family {self.family}")
+        if cv.metric == CVMetric.AUC and self.family != Family.BINOMIAL:
+            raise ValueError("cv.metric auc needs family binomial")
+        if cv.stratify and self.family == Family.GAUSSIAN:
+            raise ValueError("cv.stratify needs a classification family")
+
+    def resolved_l1_ratio(self) -> float:
+        fixed = PENALTY_L1_RATIO.get(self.penalty)
+        if fixed is not None:
+            return fixed
+        if self.l1_ratio is not None:
+            return self.l1_ratio
+        assert self.cv is not None and self.cv.l1_ratios is not None  # guaranteed by _check_penalty
+        return self.cv.l1_ratios[0]
+
+
+class Progress(BaseModel):
+    fraction: float
+    stage: str
+    message: str | None = None
+
+
+class JobRead(BaseModel):
+    id: str
+    kind: str
+    name: str | None
+    status: JobStatus
+    progress: Progress
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    model_id: str | None
+    dataset_id: str
+    error: Problem | None
+    request: dict[str, Any]
+
+
+class JobList(BaseModel):
+    items: list[JobRead]
+    total: int
+
+
+class ColumnRead(BaseModel):
+    name: str
+    kind: str
+    n_missing: int
+    levels: list[str] | None = None
+
+
+class DatasetCreate(Strict):
+    """A table in pandas' "split" orientation."""
+
+    name: str | None = Field(default=None, max_length=200)
+    columns: list[str] = Field(min_length=1)
+    data: list[list[Any]]
+
+
+class DatasetRead(BaseModel):
+    id: str
+    name: str | None
+    n_rows: int
+    n_columns: int
+    columns: list[ColumnRead]
+    size_bytes: int
+    sha256: str
+    created_at: str
+
+
+class DatasetList(BaseModel):
+    items: list[DatasetRead]
+    total: int
+
+
+class CoefficientRead(BaseModel):
+    feature: str
+    value: float | list[float]
+    standardized: float | list[float]
+
+
+class SelectionRead(BaseModel):
+    rule: str
+    alpha_min: float
+    alpha_1se: float
+    l1_ratio: float
+
+
+class ConvergenceRead(BaseModel):
+    converged: bool
+    n_iter: int
+    dual_gap: float | None
+
+
+class ModelRead(BaseModel):
+    id: str
+    name: str | None
+    job_id: str
+    dataset_id: str
+    created_at: str
+    family: Family
+    penalty: Penalty
+    alpha: float
+    l1_ratio: float
+    target: str
+    classes: list[str | int | float] | None
+    intercept: float | list[float]
+    coefficients: list[CoefficientRead]
+    selected_features: list[str]
+    metrics: dict[str, dict[str, float | None] | None]
+    selection: SelectionRead | None
+    convergence: ConvergenceRead
+    versions: dict[str, str]
+
+
+class ModelList(BaseModel):
+    items: list[ModelRead]
+    total: int
+
+
+class PathRead(BaseModel):
+    alphas: list[float]
+    l1_ratio: float
+    n_selected: list[int]
+    deviance_ratio: list[float]
+    converged: list[bool]
+    dual_gap: list[float]
+    coefficients: dict[str, list[float] | list[list[float]]]
+
+
+class CVCurveRead(BaseModel):
+    metric: str
+    l1_ratio: float
+    alphas: list[float]
+    mean: list[float | None]
+    se: list[float | None]
+    folds: list[list[float | None]]
+    alpha_min: float
+    alpha_1se: float
+
+
+class CVRead(CVCurveRead):
+    rule: str
+    fold_ids: list[int]
+    curves: list[CVCurveRead] | None = None
+
+
+class PredictionCreate(Strict):
+    """Rows to predict: `columns` + `data` (matched by name), or a stored `dataset_id`."""
+
+    columns: list[str] | None = Field(default=None, min_length=1)
+    data: list[list[Any]] | None = None
+    dataset_id: str | None = Field(default=None, max_length=100)
+    alpha: PositiveFinite | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PredictionCreate:
+        inline = self.columns is not None or self.data is not None
+        if inline == (self.dataset_id is not None):
+            raise ValueError("give either columns and data, or dataset_id")
+        if inline and (self.columns is None or self.data is None):
+            raise ValueError("columns and data go together")
+        return self
+
+
+class PredictionRead(BaseModel):
+    predictions: list[float | str | int]
+    probabilities: list[list[float]] | None = None
+    classes: list[str | int | float] | None = None
+
+
+class VersionRead(BaseModel):
+    sparsefit: str
+    python: str
+    numpy: str
+    scipy: str
+    scikit_learn: str = Field(alias="scikit-learn")
+    pyarrow: str
+
+
+class HealthRead(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

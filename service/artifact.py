@@ -1,0 +1,162 @@
+"""The stored model artifact: everything prediction needs, and its JSON descriptions."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from service.data.design import DesignEncoder
+from service.data.table import Table
+from service.modeling import Family, FitOutcome, coefficients_at, predict_linear
+
+ClassLabel = str | int | float
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """What a worker saves with joblib: the encoder, the outcome (path and CV included), the labels."""
+
+    target: str
+    family: Family
+    encoder: DesignEncoder
+    classes: list[ClassLabel] | None
+    outcome: FitOutcome
+
+
+def _floats(values: npt.NDArray[Any]) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def _scalar_or_list(column: npt.NDArray[np.float64], multinomial: bool) -> float | list[float]:
+    return _floats(column) if multinomial else float(column[0])
+
+
+def describe_coefficients(artifact: ModelArtifact) -> list[dict[str, Any]]:
+    """One entry per design column, in design order; multinomial values are lists in class order."""
+    outcome = artifact.outcome
+    multinomial = artifact.family == Family.MULTINOMIAL
+    return [
+        {
+            "feature": name,
+            "value": _scalar_or_list(outcome.coef[j], multinomial),
+            "standardized": _scalar_or_list(outcome.coef_std[j], multinomial),
+        }
+        for j, name in enumerate(artifact.encoder.design_columns)
+    ]
+
+
+def selected_features(artifact: ModelArtifact) -> list[str]:
+    nonzero = np.any(artifact.outcome.coef != 0.0, axis=1)
+    return artifact.encoder.selected_groups(nonzero)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def describe_model(artifact: ModelArtifact, penalty: str) -> dict[str, Any]:
+    """The fitted part of the API's ModelRead (ids, names and timestamps come from the catalog)."""
+    outcome = artifact.outcome
+    multinomial = artifact.family == Family.MULTINOMIAL
+    selection = outcome.selection
+    cv_metrics = outcome.cv_metrics
+    return {
+        "family": str(artifact.family),
+        "penalty": penalty,
+        "alpha": float(outcome.alpha),
+        "l1_ratio": float(outcome.l1_ratio),
+        "target": artifact.target,
+        "classes": artifact.classes,
+        "intercept": _scalar_or_list(outcome.intercept, multinomial),
+        "coefficients": describe_coefficients(artifact),
+        "selected_features": selected_features(artifact),
+        "metrics": {
+            "train": {k: _finite_or_none(v) for k, v in outcome.train_metrics.items()},
+            "cv": None if cv_metrics is None else {k: _finite_or_none(v) for k, v in cv_metrics.items()},
+        },
+        "selection": None
+        if selection is None
+        else {
+            "rule": str(selection.rule),
+            "alpha_min": float(selection.alpha_min),
+            "alpha_1se": float(selection.alpha_1se),
+            "l1_ratio": float(selection.l1_ratio),
+        },
+        "convergence": {
+            "converged": bool(outcome.convergence.converged),
+            "n_iter": int(outcome.convergence.n_iter),
+            "dual_gap": _finite_or_none(outcome.convergence.dual_gap),
+        },
+    }
+
+
+def describe_path(artifact: ModelArtifact) -> dict[str, Any]:
+    """The API's path document: alphas, selection counts, deviance ratios, per-feature paths."""
+    path = artifact.outcome.path
+    multinomial = artifact.family == Family.MULTINOMIAL
+    coefficients: dict[str, Any] = {}
+    for j, name in enumerate(artifact.encoder.design_columns):
+        per_alpha = path.coef[:, j, :]
+        coefficients[name] = [_floats(row) for row in per_alpha] if multinomial else _floats(per_alpha[:, 0])
+    return {
+        "alphas": _floats(path.alphas),
+        "l1_ratio": float(path.l1_ratio),
+        "n_selected": [int(v) for v in path.n_selected],
+        "deviance_ratio": _floats(path.deviance_ratio),
+        "converged": [bool(v) for v in path.converged],
+        "dual_gap": _floats(path.dual_gap),
+        "coefficients": coefficients,
+    }
+
+
+def _describe_curve(curve: Any) -> dict[str, Any]:
+    return {
+        "metric": str(curve.metric),
+        "l1_ratio": float(curve.l1_ratio),
+        "alphas": _floats(curve.alphas),
+        "mean": [_finite_or_none(v) for v in _floats(curve.mean)],
+        "se": [_finite_or_none(v) for v in _floats(curve.se)],
+        "folds": [[_finite_or_none(v) for v in _floats(row)] for row in curve.folds],
+        "alpha_min": float(curve.alpha_min),
+        "alpha_1se": float(curve.alpha_1se),
+    }
+
+
+def describe_cv(artifact: ModelArtifact) -> dict[str, Any] | None:
+    """The API's CV document: the chosen curve at top level, every curve under `curves`."""
+    cv = artifact.outcome.cv
+    if cv is None:
+        return None
+    chosen = next(c for c in cv.curves if float(c.l1_ratio) == float(cv.l1_ratio))
+    document = _describe_curve(chosen)
+    document["rule"] = str(cv.rule)
+    document["fold_ids"] = [int(v) for v in cv.fold_ids]
+    if len(cv.curves) > 1:
+        document["curves"] = [_describe_curve(c) for c in cv.curves]
+    return document
+
+
+@dataclass(frozen=True)
+class Prediction:
+    predictions: list[Any]
+    probabilities: list[list[float]] | None
+    classes: list[ClassLabel] | None
+
+
+def predict(artifact: ModelArtifact, table: Table, alpha: float | None) -> Prediction:
+    """Predict for `table` (columns matched by name) at the chosen alpha or another one on the path."""
+    X = artifact.encoder.transform(table)
+    if alpha is None:
+        intercept, coef = artifact.outcome.intercept, artifact.outcome.coef
+    else:
+        intercept, coef = coefficients_at(artifact.outcome.path, alpha)
+    result = predict_linear(X, intercept, coef, artifact.family)
+    if artifact.classes is None:
+        return Prediction(_floats(result.values), None, None)
+    labels = [artifact.classes[int(code)] for code in result.values]
+    probabilities = None if result.probabilities is None else [_floats(row) for row in result.probabilities]
+    return Prediction(labels, probabilities, artifact.classes)

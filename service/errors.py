@@ -1,0 +1,150 @@
+"""The service's only exception hierarchy: every domain error maps to one RFC 9457 problem type."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+
+class ServiceError(Exception):
+    """Base of every error the service raises on purpose.
+
+    ``type``, ``title`` and ``status`` are class attributes so that a subclass *is* a problem type;
+    ``detail`` is the human sentence (it names the row, column or field at fault) and
+    ``extensions`` are extra problem members such as ``expected`` / ``got`` / ``errors``.
+    """
+
+    type: ClassVar[str] = "/problems/internal"
+    title: ClassVar[str] = "Internal error"
+    status: ClassVar[HTTPStatus] = HTTPStatus.INTERNAL_SERVER_ERROR
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any):
+        super().__init__(detail)
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
+        self.extensions: dict[str, Any] = extensions
+
+    def to_problem(self) -> dict[str, Any]:
+        """The problem object as stored on a failed job and sent on the wire."""
+        problem: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": int(self.status),
+            "detail": self.detail,
+        }
+        problem.update(self.extensions)
+        return problem
+
+
+class NotFoundError(ServiceError):
+    type = "/problems/not-found"
+    title = "Not found"
+    status = HTTPStatus.NOT_FOUND
+
+
+class ValidationError(ServiceError):
+    """A request that is well-formed JSON but asks for something impossible (bad config)."""
+
+    type = "/problems/validation"
+    title = "Invalid request"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class InvalidDatasetError(ServiceError):
+    type = "/problems/invalid-dataset"
+    title = "Invalid dataset"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class InvalidDataError(ServiceError):
+    """The stored data cannot serve this fit: missing values, non-finite values, a bad target."""
+
+    type = "/problems/invalid-data"
+    title = "Data not usable for this fit"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class FeatureMismatchError(ServiceError):
+    type = "/problems/feature-mismatch"
+    title = "Feature mismatch"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class PayloadTooLargeError(ServiceError):
+    type = "/problems/payload-too-large"
+    title = "Payload too large"
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    type = "/problems/unsupported-media-type"
+    title = "Unsupported media type"
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+
+
+class JobFinishedError(ServiceError):
+    type = "/problems/job-finished"
+    title = "Job already finished"
+    status = HTTPStatus.CONFLICT
+
+
+class JobNotFinishedError(ServiceError):
+    type = "/problems/job-not-finished"
+    title = "Job still queued or running"
+    status = HTTPStatus.CONFLICT
+
+
+class QueueFullError(ServiceError):
+    type = "/problems/queue-full"
+    title = "Job queue full"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class NotReadyError(ServiceError):
+    type = "/problems/not-ready"
+    title = "Service not ready"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class FitFailedError(ServiceError):
+    """The numerics could not produce a model (e.g. every alpha diverged)."""
+
+    type = "/problems/fit-failed"
+    title = "Fit failed"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class JobCanceledError(ServiceError):
+    """Raised inside a worker at a checkpoint after the job was asked to stop."""
+
+    type = "/problems/canceled"
+    title = "Job canceled"
+    status = HTTPStatus.CONFLICT
+
+
+class JobTimeoutError(ServiceError):
+    type = "/problems/job-timeout"
+    title = "Job exceeded its time limit"
+    status = HTTPStatus.GATEWAY_TIMEOUT
+
+
+class InterruptedJobError(ServiceError):
+    """The service stopped (crash, restart, shutdown) while the job was queued or running."""
+
+    type = "/problems/interrupted"
+    title = "Job interrupted"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class WorkerCrashedError(ServiceError):
+    type = "/problems/worker-crashed"
+    title = "Worker process died"
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+class IntegrityError(ServiceError):
+    """A stored file no longer matches the checksum recorded when it was written."""
+
+    type = "/problems/integrity"
+    title = "Stored object failed its integrity check"
+    status = HTTPStatus.INTERNAL_SERVER_ERROR

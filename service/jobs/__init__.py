@@ -1,0 +1,1 @@
+"""Job scheduling: the JobManager, the local worker pool, progress notification."""

@@ -1,0 +1,83 @@
+"""Cross-validation as cv.glmnet does it: refit the full-data alphas per fold, score held-out rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.modeling.link import linear_predictor
+from service.modeling.metrics import fold_score
+from service.modeling.path import SolverInput
+from service.modeling.problem import Problem
+from service.modeling.progress import Progress
+from service.modeling.results import CVCurve
+from service.modeling.selection import select_indices
+from service.modeling.specs import CVMetric, FloatArray, IntArray
+from service.modeling.validation import invalid
+
+
+def summarize(scores: FloatArray, fold_weight: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Mean and standard error over folds, each fold weighted by its total observation weight.
+
+    ``mean = sum_k W_k e_k / sum_k W_k`` and ``se = sqrt(sum_k W_k (e_k - mean)^2 / sum_k W_k / (K - 1))``
+    over the K folds where the error is defined (cv.glmnet's ``cvcompute``).
+    """
+    defined = np.isfinite(scores)
+    weight = np.where(defined, fold_weight[:, np.newaxis], 0.0)
+    values = np.where(defined, scores, 0.0)
+    total = weight.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (weight * values).sum(axis=0) / total
+        spread = (weight * (values - mean) ** 2).sum(axis=0) / total
+        se = np.sqrt(spread / (defined.sum(axis=0) - 1))
+    return mean.astype(np.float64), se.astype(np.float64)
+
+
+def _score_fold(
+    problem: Problem, test: IntArray, coef: FloatArray, intercept: FloatArray, metric: CVMetric
+) -> FloatArray:
+    X, y, w = problem.X[test], problem.y[test], problem.w[test]
+    return np.array(
+        [
+            fold_score(metric, problem.family, y, linear_predictor(X, b, c), w)
+            for b, c in zip(intercept, coef, strict=True)
+        ],
+        dtype=np.float64,
+    )
+
+
+def cross_validate(
+    problem: Problem,
+    l1_ratio: float,
+    alphas: FloatArray,
+    fold_ids: IntArray,
+    metric: CVMetric,
+    progress: Progress,
+    folds_field: str = "cv.folds",
+) -> CVCurve:
+    """Each fold standardizes and fits on its training rows and is scored on its held-out rows."""
+    n_folds = int(fold_ids.max()) + 1
+    scores = np.empty((n_folds, alphas.shape[0]), dtype=np.float64)
+    fold_weight = np.empty(n_folds, dtype=np.float64)
+    for k in range(n_folds):
+        test = np.flatnonzero(fold_ids == k)
+        train = fold_ids != k
+        if not problem.w[train].sum() > 0:
+            raise invalid(folds_field, f"the training rows of fold {k} all have weight zero")
+        fitted = SolverInput.build(problem.rows(train)).solve(l1_ratio, alphas, progress.solve("cv"))
+        scores[k] = _score_fold(problem, test, fitted.coef, fitted.intercept, metric)
+        fold_weight[k] = problem.w[test].sum()
+        progress.finish("cv")
+    mean, se = summarize(scores, fold_weight)
+    index_min, index_1se = select_indices(metric, mean, se)
+    return CVCurve(
+        metric=metric,
+        l1_ratio=l1_ratio,
+        alphas=alphas,
+        mean=mean,
+        se=se,
+        folds=scores,
+        alpha_min=float(alphas[index_min]),
+        alpha_1se=float(alphas[index_1se]),
+        index_min=index_min,
+        index_1se=index_1se,
+    )

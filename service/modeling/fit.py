@@ -1,0 +1,148 @@
+"""``fit_model``: the path, cross-validation and selection that turn a FitSpec into a FitOutcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from service.modeling.cv import cross_validate
+from service.modeling.folds import make_folds
+from service.modeling.link import linear_predictor
+from service.modeling.metrics import train_metrics
+from service.modeling.path import FittedPath, SolverInput, alpha_grid, path_result
+from service.modeling.problem import Problem, build_problem
+from service.modeling.progress import Progress
+from service.modeling.results import Convergence, CVCurve, CVResult, FitOutcome, Selection
+from service.modeling.selection import best_curve, chosen_index
+from service.modeling.specs import Checkpoint, Family, FitSpec, FloatArray, IntArray
+from service.modeling.validation import check_fold_ids, check_spec
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One l1_ratio's full-data fit and, with CV, its curve."""
+
+    l1_ratio: float
+    fitted: FittedPath
+    curve: CVCurve | None
+
+
+def _fold_ids(problem: Problem, spec: FitSpec, fold_ids: npt.ArrayLike | None) -> IntArray | None:
+    cv = spec.cv
+    if cv is None:
+        return None
+    n = problem.X.shape[0]
+    if fold_ids is not None:
+        return check_fold_ids(fold_ids, n)
+    stratify = cv.stratify if cv.stratify is not None else problem.family != Family.GAUSSIAN
+    return make_folds(n, cv.n_folds, cv.seed, problem.y if stratify else None)
+
+
+def _full_fit(problem: Problem, spec: FitSpec, l1_ratio: float, progress: Progress) -> FittedPath:
+    prepared = SolverInput.build(problem)
+    if spec.alpha is not None:
+        alphas, stage = np.array([spec.alpha], dtype=np.float64), "refit"
+    else:
+        n, p = problem.X.shape
+        alphas, stage = alpha_grid(spec.path, prepared.alpha_max(l1_ratio), n, p), "path"
+    fitted = prepared.solve(l1_ratio, alphas, progress.solve(stage))
+    progress.finish(stage)
+    return fitted
+
+
+def _candidate(
+    problem: Problem,
+    spec: FitSpec,
+    l1_ratio: float,
+    folds: IntArray | None,
+    user_folds: bool,
+    progress: Progress,
+) -> _Candidate:
+    fitted = _full_fit(problem, spec, l1_ratio, progress)
+    if folds is None:
+        return _Candidate(l1_ratio, fitted, None)
+    field = "cv.fold_column" if user_folds else "cv.folds"
+    curve = cross_validate(problem, l1_ratio, fitted.alphas, folds, spec.cv_metric(), progress, field)
+    return _Candidate(l1_ratio, fitted, curve)
+
+
+def fit_model(
+    X: npt.NDArray[np.float64],
+    y: npt.ArrayLike,
+    spec: FitSpec,
+    *,
+    sample_weight: npt.ArrayLike | None = None,
+    fold_ids: npt.ArrayLike | None = None,
+    n_classes: int | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> FitOutcome:
+    """Fit ``spec`` to the design X (n, p) and target y; see the package docstring for the objective.
+
+    ``y``: float64 for gaussian, int class codes 0..K-1 otherwise (K = ``n_classes`` or
+    ``y.max() + 1``). ``fold_ids`` (0..K-1 per row) override ``cv.n_folds`` and ``cv.seed``.
+    ``checkpoint`` is called after every block of alphas and every fold; what it raises propagates.
+    """
+    check_spec(spec)
+    problem = build_problem(X, y, spec, sample_weight, n_classes)
+    folds = _fold_ids(problem, spec, fold_ids)
+    ratios = spec.l1_ratios()
+    n_folds = 0 if folds is None else int(folds.max()) + 1
+    progress = Progress(checkpoint, len(ratios) * (1 + n_folds))
+    candidates = [_candidate(problem, spec, r, folds, fold_ids is not None, progress) for r in ratios]
+    return _outcome(problem, spec, candidates, folds)
+
+
+def _choose(spec: FitSpec, candidates: list[_Candidate]) -> tuple[_Candidate, int]:
+    curves = [c.curve for c in candidates if c.curve is not None]
+    if not curves:
+        only = candidates[0]
+        return only, only.fitted.alphas.shape[0] - 1
+    best = candidates[best_curve(curves)]
+    assert best.curve is not None and spec.cv is not None
+    return best, 0 if spec.alpha is not None else chosen_index(best.curve, spec.cv.rule)
+
+
+def _cv_parts(
+    spec: FitSpec, candidates: list[_Candidate], chosen: _Candidate, index: int, folds: IntArray | None
+) -> tuple[CVResult | None, Selection | None, dict[str, float] | None]:
+    curve = chosen.curve
+    if spec.cv is None or curve is None or folds is None:
+        return None, None, None
+    curves = tuple(c.curve for c in candidates if c.curve is not None)
+    result = CVResult(curves=curves, fold_ids=folds, l1_ratio=chosen.l1_ratio, rule=spec.cv.rule)
+    metrics = {str(curve.metric): float(curve.mean[index]), "se": float(curve.se[index])}
+    if spec.alpha is not None:
+        return result, None, metrics
+    selection = Selection(spec.cv.rule, curve.alpha_min, curve.alpha_1se, chosen.l1_ratio)
+    return result, selection, metrics
+
+
+def _outcome(
+    problem: Problem, spec: FitSpec, candidates: list[_Candidate], folds: IntArray | None
+) -> FitOutcome:
+    chosen, i = _choose(spec, candidates)
+    path = path_result(problem, chosen.fitted, chosen.l1_ratio)
+    cv, selection, cv_metrics = _cv_parts(spec, candidates, chosen, i, folds)
+    intercept: FloatArray = path.intercept[i].copy()
+    coef: FloatArray = path.coef[i].copy()
+    eta = linear_predictor(problem.X, intercept, coef)
+    standardization = chosen.fitted.standardization
+    return FitOutcome(
+        family=problem.family,
+        n_classes=problem.n_classes,
+        alpha=float(path.alphas[i]),
+        l1_ratio=chosen.l1_ratio,
+        intercept=intercept,
+        coef=coef,
+        coef_std=path.coef_std[i].copy(),
+        path=path,
+        cv=cv,
+        selection=selection,
+        convergence=Convergence(bool(path.converged[i]), int(path.n_iter[i]), float(path.dual_gap[i])),
+        train_metrics=train_metrics(problem.family, problem.y, eta, problem.w),
+        cv_metrics=cv_metrics,
+        x_mean=standardization.mean,
+        x_scale=standardization.scale,
+    )

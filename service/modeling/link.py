@@ -1,0 +1,37 @@
+"""Linear predictors and the inverse links that turn them into class log-probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_expit, logsumexp
+
+from service.modeling.specs import Family, FloatArray, IntArray
+
+
+def linear_predictor(X: FloatArray, intercept: FloatArray, coef: FloatArray) -> FloatArray:
+    """``eta = intercept + X @ coef`` with shape (n, K') for intercept (K',) and coef (p, K')."""
+    eta: FloatArray = X @ coef + intercept[np.newaxis, :]
+    return eta
+
+
+def log_probabilities(eta: FloatArray, family: Family) -> FloatArray:
+    """Log class probabilities (n, K) from eta (n, K').
+
+    Binomial eta is the log-odds of class 1; multinomial uses the softmax of the K columns.
+    Computed in log space so that extreme predictors give finite deviances.
+    """
+    if family == Family.BINOMIAL:
+        z = eta[:, 0]
+        return np.column_stack([log_expit(-z), log_expit(z)]).astype(np.float64)
+    shifted: FloatArray = eta - logsumexp(eta, axis=1, keepdims=True)
+    return shifted
+
+
+def probabilities(eta: FloatArray, family: Family) -> FloatArray:
+    return np.exp(log_probabilities(eta, family))
+
+
+def one_hot(y: IntArray, n_classes: int) -> FloatArray:
+    encoded = np.zeros((y.shape[0], n_classes), dtype=np.float64)
+    encoded[np.arange(y.shape[0]), y] = 1.0
+    return encoded

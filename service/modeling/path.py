@@ -1,0 +1,106 @@
+"""Regularization paths: the alpha grid, solving on the standardized design, and the PathResult."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.modeling.link import linear_predictor
+from service.modeling.metrics import deviance, deviance_ratio, null_deviance
+from service.modeling.problem import Problem
+from service.modeling.results import PathResult
+from service.modeling.solution import PathProgress, PathSolution
+from service.modeling.solver import alpha_max, solve_path
+from service.modeling.specs import FloatArray, PathSpec
+from service.modeling.standardize import Standardization, fit_standardization
+
+# When every coefficient is zero at any alpha (constant target, or no informative column) the
+# grid needs some positive start; its value does not change any fitted coefficient.
+DEGENERATE_ALPHA_MAX = 1.0
+
+
+def alpha_grid(spec: PathSpec, start: float, n: int, p: int) -> FloatArray:
+    """The explicit alphas (sorted decreasing, deduplicated) or glmnet's log-spaced grid from ``start``."""
+    if spec.alphas is not None:
+        return np.unique(np.asarray(spec.alphas, dtype=np.float64))[::-1].copy()
+    ratio = spec.alpha_min_ratio
+    if ratio is None:
+        ratio = 1e-4 if n > p else 1e-2
+    if not start > 0:
+        start = DEGENERATE_ALPHA_MAX
+    return np.geomspace(start, start * ratio, spec.n_alphas)
+
+
+@dataclass(frozen=True)
+class FittedPath:
+    """Coefficients along ``alphas`` on both scales, and the solver's diagnostics."""
+
+    alphas: FloatArray
+    coef: FloatArray  # (m, p, K') original scale
+    coef_std: FloatArray  # (m, p, K') standardized scale
+    intercept: FloatArray  # (m, K') original scale
+    solution: PathSolution
+    standardization: Standardization
+
+
+@dataclass(frozen=True)
+class SolverInput:
+    """A problem prepared for the solver: its standardization and the standardized active design."""
+
+    problem: Problem
+    standardization: Standardization
+    X: FloatArray
+
+    @classmethod
+    def build(cls, problem: Problem) -> SolverInput:
+        standardization = fit_standardization(
+            problem.X, problem.w, problem.standardize, problem.fit_intercept
+        )
+        return cls(problem=problem, standardization=standardization, X=standardization.transform(problem.X))
+
+    def alpha_max(self, l1_ratio: float) -> float:
+        pr = self.problem
+        return alpha_max(self.X, pr.y, pr.w, pr.family, l1_ratio, pr.fit_intercept, pr.n_classes)
+
+    def solve(self, l1_ratio: float, alphas: FloatArray, progress: PathProgress | None) -> FittedPath:
+        pr = self.problem
+        solution = solve_path(
+            self.X,
+            pr.y,
+            pr.w,
+            pr.family,
+            l1_ratio,
+            alphas,
+            pr.fit_intercept,
+            pr.tol,
+            pr.max_iter,
+            progress,
+            n_classes=pr.n_classes,
+        )
+        coef_std = self.standardization.expand(solution.coef)
+        coef, intercept = self.standardization.to_original(coef_std, solution.intercept)
+        return FittedPath(alphas, coef, coef_std, intercept, solution, self.standardization)
+
+
+def path_result(problem: Problem, fitted: FittedPath, l1_ratio: float) -> PathResult:
+    """The public path: coefficients, selection counts and deviance ratios on the fitted data."""
+    pr = problem
+    null_dev = null_deviance(pr.family, pr.y, pr.w, pr.n_classes, pr.fit_intercept)
+    ratios = [
+        deviance_ratio(deviance(pr.family, pr.y, linear_predictor(pr.X, b, c), pr.w), null_dev)
+        for b, c in zip(fitted.intercept, fitted.coef, strict=True)
+    ]
+    solution = fitted.solution
+    return PathResult(
+        alphas=fitted.alphas,
+        l1_ratio=l1_ratio,
+        coef=fitted.coef,
+        coef_std=fitted.coef_std,
+        intercept=fitted.intercept,
+        n_selected=np.count_nonzero(np.any(fitted.coef != 0.0, axis=2), axis=1).astype(np.int64),
+        deviance_ratio=np.asarray(ratios, dtype=np.float64),
+        n_iter=solution.n_iter,
+        dual_gap=solution.dual_gap,
+        converged=solution.converged,
+    )

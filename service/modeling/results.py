@@ -1,0 +1,112 @@
+"""What a fit returns: the path, the CV curves, the selection, convergence and the chosen model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.modeling.specs import BoolArray, CVMetric, Family, FloatArray, IntArray, SelectionRule
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """A regularization path on the full data, one row per alpha (decreasing).
+
+    K' is 1 for gaussian and binomial (the binomial coefficients are those of class 1) and K for
+    multinomial. ``coef`` is on the original scale, ``coef_std`` on the standardized one.
+    ``n_selected`` counts design columns nonzero in any class; ``deviance_ratio`` is
+    1 - deviance / null deviance (null: intercept only, or the zero model without intercept).
+    ``dual_gap`` is the enet duality gap (gaussian) or the max KKT violation (logistic), see
+    ``solver.solve_path``.
+    """
+
+    alphas: FloatArray  # (m,)
+    l1_ratio: float
+    coef: FloatArray  # (m, p, K')
+    coef_std: FloatArray  # (m, p, K')
+    intercept: FloatArray  # (m, K')
+    n_selected: IntArray  # (m,)
+    deviance_ratio: FloatArray  # (m,)
+    n_iter: IntArray  # (m,)
+    dual_gap: FloatArray  # (m,)
+    converged: BoolArray  # (m,)
+
+
+@dataclass(frozen=True)
+class CVCurve:
+    """Cross-validated error along one path: per fold, mean over folds and its standard error.
+
+    For ``auc`` higher is better and the rules are flipped accordingly.
+    """
+
+    metric: CVMetric
+    l1_ratio: float
+    alphas: FloatArray  # (m,)
+    mean: FloatArray  # (m,)
+    se: FloatArray  # (m,)
+    folds: FloatArray  # (n_folds, m)
+    alpha_min: float
+    alpha_1se: float
+    index_min: int
+    index_1se: int
+
+
+@dataclass(frozen=True)
+class CVResult:
+    """All CV curves (one per l1_ratio), the fold of every row and the chosen l1_ratio."""
+
+    curves: tuple[CVCurve, ...]
+    fold_ids: IntArray  # (n,)
+    l1_ratio: float
+    rule: SelectionRule
+
+
+@dataclass(frozen=True)
+class Selection:
+    rule: SelectionRule
+    alpha_min: float
+    alpha_1se: float
+    l1_ratio: float
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """The solver's report at the chosen alpha (see ``solver.solve_path`` for what tol means)."""
+
+    converged: bool
+    n_iter: int
+    dual_gap: float
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """A trained model with the path and CV it came from.
+
+    ``intercept`` (K',) and ``coef`` (p, K') are on the original scale, ``coef_std`` on the
+    standardized one; ``x_mean`` / ``x_scale`` are the standardization used (mean 0 without an
+    intercept, scale 1 when ``standardize`` is off). For a single-alpha fit ``path`` holds just
+    that alpha. ``cv_metrics`` is ``{metric: mean CV error at alpha, "se": its standard error}``.
+    """
+
+    family: Family
+    n_classes: int
+    alpha: float
+    l1_ratio: float
+    intercept: FloatArray
+    coef: FloatArray
+    coef_std: FloatArray
+    path: PathResult
+    cv: CVResult | None
+    selection: Selection | None
+    convergence: Convergence
+    train_metrics: dict[str, float]
+    cv_metrics: dict[str, float] | None
+    x_mean: FloatArray
+    x_scale: FloatArray
+
+
+@dataclass(frozen=True)
+class LinearPrediction:
+    """``values``: gaussian predictions or predicted class codes; ``probabilities``: (n, K) or None."""
+
+    values: FloatArray | IntArray
+    probabilities: FloatArray | None

@@ -1,0 +1,58 @@
+"""What every solver engine returns for a path, and the cadence at which engines report progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.modeling.specs import BoolArray, FloatArray, IntArray
+
+PathProgress = Callable[[float], None]
+"""Called with the fraction of this path's alphas solved; may raise to cancel."""
+
+# Progress is reported after every block of this many alphas: often enough for a responsive
+# cancel, rare enough that the callback (a pipe write in the worker) costs nothing.
+BLOCK_SIZE = 10
+
+
+@dataclass(frozen=True)
+class PathSolution:
+    """The solver's answer on the design it was given (standardized if requested).
+
+    ``coef`` (m, p, K'), ``intercept`` (m, K'), and per alpha ``n_iter``, ``dual_gap`` (duality gap
+    for gaussian, max KKT violation for logistic) and ``converged``.
+    """
+
+    coef: FloatArray
+    intercept: FloatArray
+    n_iter: IntArray
+    dual_gap: FloatArray
+    converged: BoolArray
+
+
+def alpha_blocks(n_alphas: int, progress: PathProgress | None) -> Iterator[slice]:
+    """Slices of consecutive alphas; progress is reported after the caller has solved each one."""
+    for start in range(0, n_alphas, BLOCK_SIZE):
+        stop = min(start + BLOCK_SIZE, n_alphas)
+        yield slice(start, stop)
+        if progress is not None:
+            progress(stop / n_alphas)
+
+
+def stack_solution(
+    coefs: list[FloatArray],
+    intercepts: list[FloatArray],
+    n_iters: list[int],
+    gaps: list[float],
+    converged: list[bool],
+) -> PathSolution:
+    """A PathSolution from per-alpha pieces: coef (p, K'), intercept (K',)."""
+    return PathSolution(
+        coef=np.stack(coefs).astype(np.float64),
+        intercept=np.stack(intercepts).astype(np.float64),
+        n_iter=np.asarray(n_iters, dtype=np.int64),
+        dual_gap=np.asarray(gaps, dtype=np.float64),
+        converged=np.asarray(converged, dtype=np.bool_),
+    )

@@ -1,0 +1,105 @@
+"""The vocabulary of a fit: families, CV metrics, selection rules, the specs and the array types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+Checkpoint = Callable[[float, str], None]
+"""Progress callback ``(fraction done in [0, 1], stage)`` with stage ``"path"``, ``"cv"`` or ``"refit"``.
+
+It may raise (a canceled job); modeling lets that exception propagate untouched.
+"""
+
+
+class Family(StrEnum):
+    GAUSSIAN = "gaussian"
+    BINOMIAL = "binomial"
+    MULTINOMIAL = "multinomial"
+
+
+class CVMetric(StrEnum):
+    MSE = "mse"
+    MAE = "mae"
+    DEVIANCE = "deviance"
+    MISCLASSIFICATION = "misclassification"
+    AUC = "auc"
+
+
+class SelectionRule(StrEnum):
+    MIN = "min"
+    ONE_SE = "1se"
+
+
+GAUSSIAN_METRICS = frozenset({CVMetric.MSE, CVMetric.MAE, CVMetric.DEVIANCE})
+CLASSIFICATION_METRICS = frozenset({CVMetric.DEVIANCE, CVMetric.MISCLASSIFICATION, CVMetric.AUC})
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """The alphas of a regularization path.
+
+    ``alphas`` (any order; used sorted decreasing, duplicates dropped) overrides the grid of
+    ``n_alphas`` values log-spaced from alpha_max down to ``alpha_max * alpha_min_ratio``; a
+    ``None`` ratio is glmnet's default, 1e-4 when n > p and 1e-2 otherwise.
+    """
+
+    n_alphas: int = 100
+    alpha_min_ratio: float | None = None
+    alphas: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class CVSpec:
+    """Cross-validation as glmnet's ``cv.glmnet`` does it.
+
+    ``stratify`` None means True for binomial/multinomial and False for gaussian; ``metric`` None
+    means mse for gaussian and deviance otherwise; ``l1_ratios`` adds a search over l1_ratio.
+    """
+
+    n_folds: int = 10
+    seed: int = 0
+    stratify: bool | None = None
+    metric: CVMetric | None = None
+    rule: SelectionRule = SelectionRule.ONE_SE
+    l1_ratios: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What to fit.
+
+    ``alpha`` given: one fit at that alpha (and a CV estimate of its error when ``cv`` is set).
+    ``alpha`` None with ``cv``: the path, CV picks alpha by ``cv.rule``. ``alpha`` None without
+    ``cv``: the path only, and the model is its smallest alpha. ``l1_ratio`` is ignored when
+    ``cv.l1_ratios`` is set. ``tol`` and ``max_iter`` go to the solver (see ``solver.solve_path``).
+    """
+
+    family: Family
+    l1_ratio: float
+    alpha: float | None
+    path: PathSpec
+    cv: CVSpec | None
+    standardize: bool = True
+    fit_intercept: bool = True
+    tol: float = 1e-7
+    max_iter: int = 100_000
+
+    def cv_metric(self) -> CVMetric:
+        if self.cv is not None and self.cv.metric is not None:
+            return self.cv.metric
+        return CVMetric.MSE if self.family == Family.GAUSSIAN else CVMetric.DEVIANCE
+
+    def l1_ratios(self) -> tuple[float, ...]:
+        """The l1_ratios to fit: the CV search list when there is one, else just ``l1_ratio``."""
+        if self.cv is not None and self.cv.l1_ratios is not None:
+            return self.cv.l1_ratios
+        return (self.l1_ratio,)

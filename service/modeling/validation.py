@@ -1,0 +1,141 @@
+"""Checks on the arrays and the spec before any numerics run, raised as the service's own errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from service.errors import InvalidDataError, ValidationError
+from service.modeling.specs import (
+    CLASSIFICATION_METRICS,
+    GAUSSIAN_METRICS,
+    CVMetric,
+    CVSpec,
+    Family,
+    FitSpec,
+    FloatArray,
+    IntArray,
+    PathSpec,
+)
+
+
+def invalid(field: str, message: str) -> ValidationError:
+    """A ValidationError whose detail and ``errors`` member name the request field at fault."""
+    loc = ["body", *field.split(".")]
+    return ValidationError(
+        f"{field}: {message}", errors=[{"loc": loc, "msg": message, "type": "value_error"}]
+    )
+
+
+def _positive_finite(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def check_spec(spec: FitSpec) -> None:
+    if not (math.isfinite(spec.l1_ratio) and 0.0 <= spec.l1_ratio <= 1.0):
+        raise invalid("l1_ratio", "must lie in [0, 1]")
+    if spec.alpha is not None and not _positive_finite(spec.alpha):
+        raise invalid("alpha", "must be a positive finite number")
+    if not _positive_finite(spec.tol):
+        raise invalid("solver.tol", "must be a positive finite number")
+    if spec.max_iter < 1:
+        raise invalid("solver.max_iter", "must be at least 1")
+    _check_path(spec.path)
+    if spec.cv is not None:
+        _check_cv(spec.cv, spec.family)
+
+
+def _check_path(path: PathSpec) -> None:
+    if path.n_alphas < 1:
+        raise invalid("path.n_alphas", "must be at least 1")
+    ratio = path.alpha_min_ratio
+    if ratio is not None and not (math.isfinite(ratio) and 0.0 < ratio < 1.0):
+        raise invalid("path.alpha_min_ratio", "must lie in (0, 1)")
+    if path.alphas is not None and (len(path.alphas) == 0 or not all(map(_positive_finite, path.alphas))):
+        raise invalid("path.alphas", "must be a non-empty list of positive finite numbers")
+
+
+def _check_cv(cv: CVSpec, family: Family) -> None:
+    allowed = GAUSSIAN_METRICS if family == Family.GAUSSIAN else CLASSIFICATION_METRICS
+    if cv.metric is not None and cv.metric not in allowed:
+        raise invalid("cv.metric", f"{cv.metric} does not apply to family {family}")
+    if cv.metric == CVMetric.AUC and family != Family.BINOMIAL:
+        raise invalid("cv.metric", "auc needs family binomial")
+    if cv.stratify and family == Family.GAUSSIAN:
+        raise invalid("cv.stratify", "stratification needs a classification family")
+    ratios = cv.l1_ratios
+    if ratios is not None and (len(ratios) == 0 or not all(math.isfinite(r) and 0 <= r <= 1 for r in ratios)):
+        raise invalid("cv.l1_ratios", "must be a non-empty list of numbers in [0, 1]")
+
+
+def check_design(X: npt.NDArray[np.float64]) -> FloatArray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise InvalidDataError("The data has no rows to fit.")
+    if not np.all(np.isfinite(X)):
+        raise InvalidDataError("The design matrix contains missing or non-finite values.")
+    return X
+
+
+def normalized_weights(sample_weight: npt.ArrayLike | None, n: int) -> FloatArray:
+    """Observation weights scaled to sum to n, as the objective assumes."""
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise invalid("weights_column", "weights must be finite and non-negative")
+    total = float(w.sum())
+    if total <= 0:
+        raise invalid("weights_column", "weights must not all be zero")
+    normalized: FloatArray = w * (n / total)
+    return normalized
+
+
+def check_gaussian_target(y: npt.ArrayLike, n: int) -> FloatArray:
+    target = np.asarray(y, dtype=np.float64)
+    if target.shape != (n,):
+        raise ValueError(f"y must have shape ({n},), got {target.shape}")
+    if not np.all(np.isfinite(target)):
+        raise InvalidDataError("The target contains missing or non-finite values.")
+    return target
+
+
+def check_class_target(
+    y: npt.ArrayLike, w: FloatArray, family: Family, n_classes: int | None
+) -> tuple[IntArray, int]:
+    """Class codes 0..K-1 and K; every class needs positive weight, binomial needs K == 2."""
+    raw = np.asarray(y)
+    if raw.shape != w.shape or not np.issubdtype(raw.dtype, np.integer):
+        raise ValueError(f"y must be integer class codes of shape {w.shape}, got {raw.dtype} {raw.shape}")
+    codes = raw.astype(np.int64)
+    k = int(codes.max()) + 1 if n_classes is None else int(n_classes)
+    if codes.min() < 0 or codes.max() >= k:
+        raise InvalidDataError(f"Class codes must lie in 0..{k - 1}.")
+    if family == Family.BINOMIAL and k != 2:
+        raise InvalidDataError(f"Family binomial needs exactly 2 classes, got {k}.")
+    if k < 2:
+        raise InvalidDataError("A classification target needs at least 2 classes.")
+    class_weight = np.bincount(codes, weights=w, minlength=k)
+    if np.any(class_weight <= 0):
+        raise InvalidDataError("Every class of the target needs at least one row with positive weight.")
+    return codes, k
+
+
+def check_fold_ids(fold_ids: npt.ArrayLike, n: int) -> IntArray:
+    """User-given folds: integers 0..K-1 with K >= 2, every fold non-empty."""
+    folds = np.asarray(fold_ids)
+    if folds.shape != (n,) or not np.issubdtype(folds.dtype, np.integer):
+        raise ValueError(f"fold_ids must be integers of shape ({n},), got {folds.dtype} {folds.shape}")
+    codes = folds.astype(np.int64)
+    if codes.min() < 0:
+        raise invalid("cv.fold_column", "fold ids must be 0..K-1")
+    counts = np.bincount(codes)
+    if counts.shape[0] < 2 or np.any(counts == 0):
+        raise invalid("cv.fold_column", "needs at least 2 folds, each with at least one row")
+    return codes

@@ -1,0 +1,108 @@
+"""Blob files: uploaded datasets as Parquet and trained models as joblib artifacts, checksum-verified."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+from pathlib import Path
+from typing import BinaryIO
+
+import joblib
+
+from service.errors import IntegrityError, NotFoundError
+from service.store.atomic import FileDigest, atomic_write, atomic_write_bytes, is_temp_file
+from service.store.records import is_valid_id
+
+
+def _object_path(directory: Path, object_id: str, suffix: str) -> Path:
+    # The id is checked before it touches a path, so "../x" or "a/b" can never leave the directory.
+    if not is_valid_id(object_id):
+        raise NotFoundError("No object with this id.")
+    return directory / f"{object_id}{suffix}"
+
+
+def _read_verified(path: Path, sha256: str) -> bytes:
+    """The file's bytes, after checking them against the checksum the catalog recorded."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        # The catalog says the object exists, so a missing file is damage, not a 404.
+        raise IntegrityError("A stored file is missing.") from None
+    # Hash the very bytes that are returned, so nothing can swap the file between check and use.
+    if hashlib.sha256(data).hexdigest() != sha256.lower():
+        raise IntegrityError("A stored file does not match its checksum.")
+    return data
+
+
+class DatasetStore:
+    """Uploaded tables as ``<root>/datasets/<id>.parquet``."""
+
+    def __init__(self, root: Path) -> None:
+        self.directory = root / "datasets"
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, dataset_id: str) -> Path:
+        """Where the dataset's file lives (NotFoundError for a malformed id)."""
+        return _object_path(self.directory, dataset_id, ".parquet")
+
+    def save(self, dataset_id: str, data: bytes) -> FileDigest:
+        """Write the Parquet bytes atomically; the digest goes into the catalog."""
+        return atomic_write_bytes(self.path(dataset_id), data)
+
+    def read(self, dataset_id: str, sha256: str) -> bytes:
+        """The Parquet bytes; IntegrityError when the file is missing or does not match ``sha256``."""
+        return _read_verified(self.path(dataset_id), sha256)
+
+    def delete(self, dataset_id: str) -> None:
+        """Remove the file; a file already gone is fine (a crash may have come between the steps)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path(dataset_id).unlink()
+
+
+class ModelStore:
+    """Trained model artifacts as ``<root>/models/<id>.joblib``."""
+
+    def __init__(self, root: Path) -> None:
+        self.directory = root / "models"
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, model_id: str) -> Path:
+        """Where the model's artifact lives (NotFoundError for a malformed id)."""
+        return _object_path(self.directory, model_id, ".joblib")
+
+    def save(self, model_id: str, artifact: object) -> FileDigest:
+        """Pickle ``artifact`` with joblib into an atomic file; the digest goes into the catalog."""
+
+        def dump(file: BinaryIO) -> None:
+            joblib.dump(artifact, file)
+
+        return atomic_write(self.path(model_id), dump)
+
+    def load(self, model_id: str, sha256: str) -> object:
+        """The unpickled artifact, only ever after its bytes matched ``sha256``.
+
+        Unpickling runs arbitrary code, so a file that does not match the checksum recorded when we
+        wrote it (IntegrityError) is never handed to joblib.
+        """
+        data = _read_verified(self.path(model_id), sha256)
+        return joblib.load(io.BytesIO(data))
+
+    def delete(self, model_id: str) -> None:
+        """Remove the artifact; a file already gone is fine."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path(model_id).unlink()
+
+
+def sweep_temp_files(root: Path) -> list[Path]:
+    """Remove temp files that a crash left behind under ``root``; return what was removed.
+
+    Call at start-up only, before any write starts: a write in flight owns a temp file too.
+    """
+    removed = []
+    for path in sorted(root.rglob(".*.tmp")):
+        if path.is_file() and is_temp_file(path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            removed.append(path)
+    return removed

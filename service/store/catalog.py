@@ -1,0 +1,332 @@
+"""The catalog: datasets, jobs and models in one SQLite database (WAL), safe to share across threads."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from service.errors import JobNotFinishedError, NotFoundError, NotReadyError
+from service.store.records import (
+    DEFAULT_TENANT,
+    FINISHED,
+    UNFINISHED,
+    DatasetRecord,
+    JobRecord,
+    JobStatus,
+    ModelRecord,
+    utc_now,
+)
+from service.store.schema import (
+    SCHEMA,
+    TABLES,
+    Record,
+    column_list,
+    dataset_from_row,
+    insert_sql,
+    job_from_row,
+    model_from_row,
+    to_json,
+    to_row,
+)
+
+R = TypeVar("R", DatasetRecord, JobRecord, ModelRecord)
+
+_UNFINISHED_VALUES = tuple(sorted(status.value for status in UNFINISHED))
+_UNFINISHED_SQL = "status IN (?, ?)"
+
+
+class Catalog:
+    """Every dataset, job and model record; ``close()`` it, or use it as a context manager.
+
+    One connection is shared by all threads and serialised by a lock: FastAPI's thread pool, the
+    job manager's loop and its helper threads all write here, and SQLite allows one writer anyway.
+    The connection runs in autocommit mode so every transaction is an explicit ``BEGIN`` below.
+    """
+
+    def __init__(self, path: Path, *, timeout: float = 10.0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._closed = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.row_factory = sqlite3.Row
+            # WAL lets readers run beside the writer; FULL fsyncs the WAL on every commit, so a write
+            # we acknowledged survives a power loss (NORMAL could lose the last commits).
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection; later calls are no-ops."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so a read-then-write cannot fail half-way on a lock
+        # held by another process; a plain BEGIN gives reads one consistent snapshot (page + total).
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def check_writable(self) -> None:
+        """Readiness: NotReadyError unless the catalog can take a write right now."""
+        try:
+            with self._lock:
+                # BEGIN IMMEDIATE alone succeeds even on a read-only database file; a real write fails.
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.execute("INSERT INTO readiness_probe (checked_at) VALUES (?)", (utc_now(),))
+                finally:
+                    self._conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise NotReadyError("The catalog is not writable.") from exc
+
+    # -- generic operations, shared by the three tables ------------------------------------------
+
+    def _insert(self, record: Record) -> None:
+        with self._transaction() as conn:
+            conn.execute(insert_sql(type(record)), to_row(record))
+
+    def _get(
+        self, record_type: type[R], decode: Callable[[sqlite3.Row], R], object_id: str, tenant: str
+    ) -> R:
+        table = TABLES[record_type]
+        sql = f"SELECT {column_list(record_type)} FROM {table} WHERE id = ? AND tenant = ?"
+        with self._transaction(write=False) as conn:
+            row = conn.execute(sql, (object_id, tenant)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No {table[:-1]} with this id.")
+        return decode(row)
+
+    def _list(
+        self,
+        record_type: type[R],
+        decode: Callable[[sqlite3.Row], R],
+        page: tuple[int, int],
+        condition: str,
+        params: tuple[Any, ...],
+    ) -> tuple[list[R], int]:
+        limit, offset = page
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must be >= 0")
+        table = TABLES[record_type]
+        # rowid breaks ties between equal timestamps, so pages never overlap or skip a row.
+        select = (
+            f"SELECT {column_list(record_type)} FROM {table} WHERE {condition} "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        )
+        with self._transaction(write=False) as conn:
+            total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {condition}", params).fetchone()[0]
+            rows = conn.execute(select, (*params, limit, offset)).fetchall()
+        return [decode(row) for row in rows], int(total)
+
+    def _delete(self, record_type: type[Record], object_id: str, tenant: str) -> None:
+        table = TABLES[record_type]
+        with self._transaction() as conn:
+            deleted = conn.execute(f"DELETE FROM {table} WHERE id = ? AND tenant = ?", (object_id, tenant))
+        if deleted.rowcount == 0:
+            raise NotFoundError(f"No {table[:-1]} with this id.")
+
+    # -- datasets ---------------------------------------------------------------------------------
+
+    def insert_dataset(self, record: DatasetRecord) -> None:
+        self._insert(record)
+
+    def get_dataset(self, dataset_id: str, tenant: str = DEFAULT_TENANT) -> DatasetRecord:
+        return self._get(DatasetRecord, dataset_from_row, dataset_id, tenant)
+
+    def list_datasets(
+        self, limit: int = 50, offset: int = 0, tenant: str = DEFAULT_TENANT
+    ) -> tuple[list[DatasetRecord], int]:
+        """One page, newest first, and the total count."""
+        return self._list(DatasetRecord, dataset_from_row, (limit, offset), "tenant = ?", (tenant,))
+
+    def delete_dataset(self, dataset_id: str, tenant: str = DEFAULT_TENANT) -> None:
+        """Remove the row (NotFoundError if absent); jobs and models naming it are kept.
+
+        Delete the row before the file: a crash in between leaves an orphan file, never a row whose
+        file is gone.
+        """
+        self._delete(DatasetRecord, dataset_id, tenant)
+
+    # -- models -----------------------------------------------------------------------------------
+
+    def insert_model(self, record: ModelRecord) -> None:
+        """Insert a model row on its own; a job's model normally arrives through ``finish_job``."""
+        self._insert(record)
+
+    def get_model(self, model_id: str, tenant: str = DEFAULT_TENANT) -> ModelRecord:
+        return self._get(ModelRecord, model_from_row, model_id, tenant)
+
+    def list_models(
+        self, limit: int = 50, offset: int = 0, tenant: str = DEFAULT_TENANT
+    ) -> tuple[list[ModelRecord], int]:
+        """One page, newest first, and the total count."""
+        return self._list(ModelRecord, model_from_row, (limit, offset), "tenant = ?", (tenant,))
+
+    def delete_model(self, model_id: str, tenant: str = DEFAULT_TENANT) -> None:
+        """Remove the row (NotFoundError if absent); delete the artifact file after it."""
+        self._delete(ModelRecord, model_id, tenant)
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def insert_job(self, record: JobRecord) -> None:
+        self._insert(record)
+
+    def get_job(self, job_id: str, tenant: str = DEFAULT_TENANT) -> JobRecord:
+        return self._get(JobRecord, job_from_row, job_id, tenant)
+
+    def list_jobs(
+        self,
+        status: JobStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        tenant: str = DEFAULT_TENANT,
+    ) -> tuple[list[JobRecord], int]:
+        """One page, newest first, optionally of one status, and the total count."""
+        if status is None:
+            return self._list(JobRecord, job_from_row, (limit, offset), "tenant = ?", (tenant,))
+        params = (tenant, JobStatus(status).value)
+        return self._list(JobRecord, job_from_row, (limit, offset), "tenant = ? AND status = ?", params)
+
+    def count_jobs(self, statuses: Iterable[JobStatus], tenant: str | None = None) -> int:
+        """How many jobs have one of ``statuses``; across all tenants unless ``tenant`` is given."""
+        values = [JobStatus(status).value for status in statuses]
+        if not values:
+            return 0
+        condition = f"status IN ({', '.join('?' * len(values))})"
+        params: tuple[str, ...] = tuple(values)
+        if tenant is not None:
+            condition, params = f"{condition} AND tenant = ?", (*params, tenant)
+        with self._transaction(write=False) as conn:
+            count = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {condition}", params).fetchone()[0]
+        return int(count)
+
+    def delete_job(self, job_id: str, tenant: str = DEFAULT_TENANT) -> None:
+        """Remove a finished job (its model stays); JobNotFinishedError while queued or running."""
+        with self._transaction() as conn:
+            job = _job_in(conn, job_id, tenant)
+            if job.status not in FINISHED:
+                raise JobNotFinishedError("The job is still queued or running.", job_id=job_id)
+            conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def mark_running(self, job_id: str) -> JobRecord:
+        """Move a queued job to running and return it; a job in any other state is returned as is."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, progress_stage = ? WHERE id = ? AND status = ?",
+                (JobStatus.RUNNING.value, utc_now(), "running", job_id, JobStatus.QUEUED.value),
+            )
+            return _job_in(conn, job_id)
+
+    def update_progress(self, job_id: str, fraction: float, stage: str, message: str | None = None) -> bool:
+        """Record progress of a queued or running job; return False (and change nothing) otherwise.
+
+        A late report from a worker after the job finished or was deleted is normal, not an error.
+        """
+        if not math.isfinite(fraction):
+            raise ValueError("progress fraction must be finite")
+        # Estimates from the numerics may overshoot a little; the wire promises a value in [0, 1].
+        fraction = min(1.0, max(0.0, fraction))
+        with self._transaction() as conn:
+            updated = conn.execute(
+                "UPDATE jobs SET progress_fraction = ?, progress_stage = ?, progress_message = ? "
+                f"WHERE id = ? AND {_UNFINISHED_SQL}",
+                (fraction, stage, message, job_id, *_UNFINISHED_VALUES),
+            )
+        return updated.rowcount == 1
+
+    def finish_job(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        error: dict[str, Any] | None = None,
+        model: ModelRecord | None = None,
+    ) -> JobRecord:
+        """End a job in one transaction: insert its model row (if any) and set its final state.
+
+        The first finisher wins: a job already finished is returned unchanged and ``model`` is not
+        inserted, so the caller should delete that model's artifact when the returned record does
+        not carry its id.
+        """
+        _check_finish(job_id, status, model)
+        with self._transaction() as conn:
+            job = _job_in(conn, job_id)
+            if job.status in FINISHED:
+                return job
+            if model is not None:
+                conn.execute(insert_sql(ModelRecord), to_row(model))
+            conn.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, model_id = ?, error = ?, progress_stage = ?, "
+                "progress_fraction = CASE WHEN ? THEN 1.0 ELSE progress_fraction END WHERE id = ?",
+                (
+                    status.value,
+                    utc_now(),
+                    model.id if model is not None else None,
+                    to_json(error),
+                    status.value,
+                    status is JobStatus.SUCCEEDED,
+                    job_id,
+                ),
+            )
+            return _job_in(conn, job_id)
+
+    def interrupt_unfinished(self, error: dict[str, Any]) -> list[str]:
+        """At start-up after a crash: fail every queued or running job with ``error``; return their ids."""
+        failed = JobStatus.FAILED.value
+        with self._transaction() as conn:
+            rows = conn.execute(
+                f"SELECT id FROM jobs WHERE {_UNFINISHED_SQL} ORDER BY created_at, rowid", _UNFINISHED_VALUES
+            ).fetchall()
+            conn.execute(
+                f"UPDATE jobs SET status = ?, finished_at = ?, error = ?, progress_stage = ? "
+                f"WHERE {_UNFINISHED_SQL}",
+                (failed, utc_now(), to_json(error), failed, *_UNFINISHED_VALUES),
+            )
+        return [row[0] for row in rows]
+
+
+def _job_in(conn: sqlite3.Connection, job_id: str, tenant: str | None = None) -> JobRecord:
+    """Read a job inside an open transaction; NotFoundError if absent (or of another tenant)."""
+    sql = f"SELECT {column_list(JobRecord)} FROM jobs WHERE id = ?"
+    params: tuple[str, ...] = (job_id,)
+    if tenant is not None:
+        sql, params = f"{sql} AND tenant = ?", (job_id, tenant)
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise NotFoundError("No job with this id.")
+    return job_from_row(row)
+
+
+def _check_finish(job_id: str, status: JobStatus, model: ModelRecord | None) -> None:
+    # Programming errors, not client errors: they would corrupt the job's history if let through.
+    if status not in FINISHED:
+        raise ValueError(f"{status!r} is not a final status")
+    if model is not None and model.job_id != job_id:
+        raise ValueError("the model belongs to another job")

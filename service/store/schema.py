@@ -1,0 +1,128 @@
+"""The catalog's SQLite schema and the mapping between table rows and records."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, fields
+from typing import Any
+
+from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord
+
+SCHEMA_VERSION = 1
+
+# Column names equal the record field names, so rows and records map one to one. No foreign keys:
+# a deleted dataset may still be named by jobs and models, which carry all they need.
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT 'default',
+    name TEXT,
+    n_rows INTEGER NOT NULL,
+    n_columns INTEGER NOT NULL,
+    columns TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS datasets_tenant_created ON datasets (tenant, created_at);
+
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT 'default',
+    kind TEXT NOT NULL,
+    name TEXT,
+    status TEXT NOT NULL,
+    progress_fraction REAL NOT NULL,
+    progress_stage TEXT NOT NULL,
+    progress_message TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    model_id TEXT,
+    error TEXT,
+    request TEXT NOT NULL,
+    dataset_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+
+CREATE TABLE IF NOT EXISTS models (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT 'default',
+    name TEXT,
+    job_id TEXT NOT NULL,
+    dataset_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS models_tenant_created ON models (tenant, created_at);
+
+-- Written to and rolled back by the readiness check.
+CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL);
+
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+Record = DatasetRecord | JobRecord | ModelRecord
+
+_JSON_FIELDS: dict[type[Record], tuple[str, ...]] = {
+    DatasetRecord: ("columns",),
+    JobRecord: ("error", "request"),
+    ModelRecord: ("summary",),
+}
+
+
+TABLES: dict[type[Record], str] = {DatasetRecord: "datasets", JobRecord: "jobs", ModelRecord: "models"}
+
+
+def column_list(record_type: type[Record]) -> str:
+    """The SELECT list for a table, in record field order."""
+    return ", ".join(field.name for field in fields(record_type))
+
+
+def insert_sql(record_type: type[Record]) -> str:
+    """An INSERT with one named parameter per record field."""
+    table = TABLES[record_type]
+    names = [field.name for field in fields(record_type)]
+    placeholders = ", ".join(f":{name}" for name in names)
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders})"
+
+
+def to_json(value: Any) -> str | None:
+    """JSON text for a TEXT column; None stays SQL NULL rather than the string "null"."""
+    return None if value is None else json.dumps(value)
+
+
+def to_row(record: Record) -> dict[str, Any]:
+    """The record as named SQL parameters, JSON-ish fields encoded as text."""
+    row = asdict(record)
+    for name in _JSON_FIELDS[type(record)]:
+        row[name] = to_json(row[name])
+    if isinstance(record, JobRecord):
+        row["status"] = JobStatus(record.status).value
+    return row
+
+
+def _decoded(row: sqlite3.Row, record_type: type[Record]) -> dict[str, Any]:
+    values = dict(zip(row.keys(), tuple(row), strict=True))
+    for name in _JSON_FIELDS[record_type]:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    return values
+
+
+def dataset_from_row(row: sqlite3.Row) -> DatasetRecord:
+    return DatasetRecord(**_decoded(row, DatasetRecord))
+
+
+def job_from_row(row: sqlite3.Row) -> JobRecord:
+    values = _decoded(row, JobRecord)
+    values["status"] = JobStatus(values["status"])
+    return JobRecord(**values)
+
+
+def model_from_row(row: sqlite3.Row) -> ModelRecord:
+    return ModelRecord(**_decoded(row, ModelRecord))

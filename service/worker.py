@@ -1,0 +1,154 @@
+"""What runs inside a worker process: load the dataset, fit, save the model, report over a pipe."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+# One BLAS/OpenMP thread per worker, set before numpy loads its BLAS: oversubscribed BLAS made a
+# 0.6 s LassoCV take 16 s on our 2-core machines. The forkserver imports this module first.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
+import pyarrow  # noqa: E402
+import scipy  # noqa: E402
+import sklearn  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+import service  # noqa: E402
+from service.artifact import ModelArtifact, describe_model  # noqa: E402
+from service.data.design import Design, DesignSpec, build_design  # noqa: E402
+from service.data.tableio import table_from_parquet  # noqa: E402
+from service.errors import JobCanceledError, ServiceError  # noqa: E402
+from service.modeling import FitSpec, fit_model  # noqa: E402
+from service.store.blobs import DatasetStore, ModelStore  # noqa: E402
+
+
+@dataclass(frozen=True)
+class FitTask:
+    """Everything a worker needs to run one fit job, picklable."""
+
+    job_id: str
+    model_id: str
+    data_dir: Path
+    dataset_id: str
+    dataset_sha256: str
+    design: DesignSpec
+    fit: FitSpec
+    penalty: str
+    tenant: str = "default"
+    timeout_s: float = 3600.0
+    server_pid: int = field(default_factory=os.getpid)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a worker hands back: where the artifact is and what the model looks like."""
+
+    model_id: str
+    sha256: str
+    size_bytes: int
+    summary: dict[str, Any]
+
+
+def versions() -> dict[str, str]:
+    """Library versions recorded with each model, so a result can be reproduced."""
+    return {
+        "sparsefit": service.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+def _server_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Checkpoint:
+    """Reports progress and stops the fit when the job is canceled or the server is gone."""
+
+    def __init__(self, conn: Connection, cancel: Event, server_pid: int) -> None:
+        self._conn = conn
+        self._cancel = cancel
+        self._server_pid = server_pid
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        if not _server_alive(self._server_pid):
+            # Orphaned by a crashed server: nobody will read the result, so stop at once.
+            os._exit(1)
+        if self._cancel.is_set():
+            raise JobCanceledError("The job was canceled.")
+        self._conn.send(("progress", float(fraction), stage))
+
+
+def load_design(data_dir: Path, dataset_id: str, sha256: str, spec: DesignSpec) -> Design:
+    table = table_from_parquet(DatasetStore(data_dir).read(dataset_id, sha256))
+    return build_design(table, spec)
+
+
+def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
+    """Load, fit and save; the artifact file is written atomically before the result is reported."""
+    checkpoint(0.0, "loading")
+    design = load_design(task.data_dir, task.dataset_id, task.dataset_sha256, task.design)
+    checkpoint(0.02, "fitting")
+    outcome = fit_model(
+        design.X,
+        design.y,
+        task.fit,
+        sample_weight=design.sample_weight,
+        fold_ids=design.fold_ids,
+        n_classes=None if design.classes is None else len(design.classes),
+        checkpoint=checkpoint,
+    )
+    artifact = ModelArtifact(
+        target=task.design.target,
+        family=task.fit.family,
+        encoder=design.encoder,
+        classes=design.classes,
+        outcome=outcome,
+    )
+    checkpoint(0.99, "saving")
+    digest = ModelStore(task.data_dir).save(task.model_id, artifact)
+    summary = describe_model(artifact, task.penalty)
+    summary["versions"] = versions()
+    return FitResult(task.model_id, digest.sha256, digest.size, summary)
+
+
+def run_fit_job(task: FitTask, conn: Connection, cancel: Event) -> None:
+    """Process entry point: every outcome, good or bad, is one message on `conn`."""
+    checkpoint = Checkpoint(conn, cancel, task.server_pid)
+    try:
+        with threadpool_limits(limits=1):
+            result = execute(task, checkpoint)
+        conn.send(("done", result))
+    except ServiceError as error:
+        conn.send(("error", error.to_problem()))
+    except MemoryError:
+        conn.send(("error", _internal_problem("The fit ran out of memory.")))
+    except Exception as error:  # any other failure is a bug; report it without internals
+        conn.send(("error", _internal_problem(f"The fit failed unexpectedly ({type(error).__name__}).")))
+    finally:
+        conn.close()
+
+
+def _internal_problem(detail: str) -> dict[str, Any]:
+    return {"type": "/problems/internal", "title": "Internal error", "status": 500, "detail": detail}
+
+
+def warm_up() -> None:
+    """Run in a fresh worker at pool start so the forkserver has everything imported."""

@@ -1,0 +1,44 @@
+"""Health, readiness, version, and the committed OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from service.openapi_export import render
+
+OPENAPI = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+
+
+def test_health_ready_version(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok", "workers": "ok"}
+    version = client.get("/version").json()
+    assert version["sparsefit"] and version["scikit-learn"] and version["numpy"]
+
+
+def test_openapi_document_matches_committed_file(client: TestClient) -> None:
+    current = render(client.app.openapi())  # type: ignore[attr-defined]
+    assert OPENAPI.exists(), "run `make openapi` and commit openapi/openapi.json"
+    assert json.loads(OPENAPI.read_text()) == json.loads(current), (
+        "openapi/openapi.json drifted: run `make openapi`"
+    )
+
+
+def test_openapi_documents_problem_responses(client: TestClient) -> None:
+    document = client.app.openapi()  # type: ignore[attr-defined]
+    job = document["paths"]["/v1/jobs/{job_id}"]["get"]
+    assert "application/problem+json" in job["responses"]["404"]["content"]
+    assert document["paths"]["/v1/jobs"]["post"]["operationId"] == "create_job"
+    upload = document["paths"]["/v1/datasets"]["post"]["requestBody"]["content"]
+    assert {"text/csv", "application/vnd.apache.parquet", "multipart/form-data", "application/json"} <= set(
+        upload
+    )
+
+
+def test_docs_page_served(client: TestClient) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200 and "swagger" in response.text.lower()

@@ -1,0 +1,175 @@
+"""Tests for the blob stores: checksums verified before use, ids that cannot escape their directory."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.errors import IntegrityError, NotFoundError
+from service.store import DatasetStore, ModelStore, new_id, sha256_file, sweep_temp_files
+
+BAD_IDS = [
+    "../x",
+    "../" + "a" * 29,
+    "a" * 15 + "/" + "b" * 16,
+    "A" * 32,
+    "a" * 31,
+    "a" * 33,
+    "a" * 32 + "\n",
+    "",
+]
+
+
+class _Tripwire:
+    """Unpickling this touches ``flag``: the proof that a file reached the unpickler."""
+
+    def __init__(self, flag: Path) -> None:
+        self.flag = flag
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.flag,))
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_dataset_store_round_trip(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    dataset_id = new_id()
+    digest = store.save(dataset_id, b"PAR1 pretend parquet PAR1")
+    assert store.path(dataset_id) == tmp_path / "datasets" / f"{dataset_id}.parquet"
+    assert digest.sha256 == hashlib.sha256(b"PAR1 pretend parquet PAR1").hexdigest()
+    assert store.read(dataset_id, digest.sha256) == b"PAR1 pretend parquet PAR1"
+
+
+def test_dataset_store_read_rejects_checksum_mismatch(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    dataset_id = new_id()
+    digest = store.save(dataset_id, b"some bytes")
+    _flip_last_byte(store.path(dataset_id))
+    with pytest.raises(IntegrityError):
+        store.read(dataset_id, digest.sha256)
+
+
+def test_dataset_store_read_of_missing_file_is_integrity_error(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    with pytest.raises(IntegrityError):
+        store.read(new_id(), "00" * 32)
+
+
+def test_dataset_store_delete_removes_file_and_tolerates_missing(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    dataset_id = new_id()
+    store.save(dataset_id, b"x")
+    store.delete(dataset_id)
+    assert not store.path(dataset_id).exists()
+    store.delete(dataset_id)  # already gone: no error
+    assert list((tmp_path / "datasets").iterdir()) == []
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+def test_dataset_store_rejects_path_traversal_ids(tmp_path: Path, bad_id: str) -> None:
+    store = DatasetStore(tmp_path / "root")
+    with pytest.raises(NotFoundError):
+        store.save(bad_id, b"x")
+    with pytest.raises(NotFoundError):
+        store.read(bad_id, "00" * 32)
+    with pytest.raises(NotFoundError):
+        store.delete(bad_id)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+def test_model_store_rejects_path_traversal_ids(tmp_path: Path, bad_id: str) -> None:
+    store = ModelStore(tmp_path / "root")
+    with pytest.raises(NotFoundError):
+        store.save(bad_id, {"a": 1})
+    with pytest.raises(NotFoundError):
+        store.load(bad_id, "00" * 32)
+    with pytest.raises(NotFoundError):
+        store.delete(bad_id)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_model_store_round_trip_with_numpy_arrays(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    model_id = new_id()
+    artifact = {"coef": np.arange(1000, dtype=np.float64), "intercept": 1.5, "classes": None}
+    digest = store.save(model_id, artifact)
+    # The hash taken while joblib wrote (with its alignment padding) matches the file on disk.
+    assert digest == sha256_file(store.path(model_id))
+    loaded = store.load(model_id, digest.sha256)
+    assert isinstance(loaded, dict)
+    np.testing.assert_array_equal(loaded["coef"], artifact["coef"])
+    assert loaded["intercept"] == 1.5
+
+
+def test_model_store_load_unpickles_intact_file(tmp_path: Path) -> None:
+    # Shows the tripwire fires on load, so its silence in the next test means something.
+    flag = tmp_path / "unpickled.flag"
+    store = ModelStore(tmp_path)
+    model_id = new_id()
+    digest = store.save(model_id, _Tripwire(flag))
+    store.load(model_id, digest.sha256)
+    assert flag.exists()
+
+
+def test_model_store_load_refuses_tampered_file_before_unpickling(tmp_path: Path) -> None:
+    flag = tmp_path / "unpickled.flag"
+    store = ModelStore(tmp_path)
+    model_id = new_id()
+    digest = store.save(model_id, _Tripwire(flag))
+    # The last byte is pickle's STOP: the tripwire would still fire if this file were unpickled.
+    _flip_last_byte(store.path(model_id))
+    with pytest.raises(IntegrityError):
+        store.load(model_id, digest.sha256)
+    assert not flag.exists()
+
+
+def test_model_store_load_refuses_wrong_catalog_checksum(tmp_path: Path) -> None:
+    flag = tmp_path / "unpickled.flag"
+    store = ModelStore(tmp_path)
+    model_id = new_id()
+    store.save(model_id, _Tripwire(flag))
+    with pytest.raises(IntegrityError):
+        store.load(model_id, "0" * 64)
+    assert not flag.exists()
+
+
+def test_model_store_load_of_missing_file_is_integrity_error(tmp_path: Path) -> None:
+    with pytest.raises(IntegrityError):
+        ModelStore(tmp_path).load(new_id(), "0" * 64)
+
+
+def test_model_store_delete_removes_file(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    model_id = new_id()
+    store.save(model_id, [1, 2, 3])
+    store.delete(model_id)
+    assert not store.path(model_id).exists()
+    store.delete(model_id)
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_sweep_temp_files_removes_only_temp_files(tmp_path: Path) -> None:
+    datasets, models = DatasetStore(tmp_path), ModelStore(tmp_path)
+    dataset_id, model_id = new_id(), new_id()
+    datasets.save(dataset_id, b"keep me")
+    models.save(model_id, "keep me too")
+    stray = [
+        tmp_path / "datasets" / f".{dataset_id}.parquet.abc.tmp",
+        tmp_path / "models" / ".m.joblib.x.tmp",
+    ]
+    for path in stray:
+        path.write_bytes(b"partial")
+    assert sorted(sweep_temp_files(tmp_path)) == sorted(stray)
+    assert not any(path.exists() for path in stray)
+    assert datasets.path(dataset_id).exists()
+    assert models.path(model_id).exists()
