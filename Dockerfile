@@ -6,26 +6,37 @@ ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
 # Optional pip settings for builds behind a mirror or a TLS-intercepting proxy, passed with --build-arg
-# (scripts/docker-test.sh passes the host's). They exist in this stage only: none reaches the final image.
-ARG PIP_INDEX_URL
-ARG PIP_EXTRA_INDEX_URL
-ARG PIP_TRUSTED_HOST
+# (scripts/docker-test.sh passes the host's); empty means pip's default. They exist in this stage only:
+# none of them reaches the final image.
+ARG PIP_INDEX_URL=
+ARG PIP_EXTRA_INDEX_URL=
+ARG PIP_TRUSTED_HOST=
 # PEM text of extra certificate authorities that pip must trust on top of the base image's bundle.
 ARG EXTRA_CA_CERTS=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_DEFAULT_TIMEOUT=180
-RUN python3 -m venv /opt/venv
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY service ./service
+# The CA bundle, when one is made, stays in this stage.
 RUN set -eu; \
+    python3 -m venv /opt/venv; \
     if [ -n "$EXTRA_CA_CERTS" ]; then \
       bundle=/etc/ssl/certs/ca-certificates.crt; \
       [ -f "$bundle" ] || bundle="$(/opt/venv/bin/python -c 'import pip._vendor.certifi as c; print(c.where())')"; \
-      { cat "$bundle"; printf '%s\n' "$EXTRA_CA_CERTS"; } > /tmp/pip-ca.pem; \
-      export PIP_CERT=/tmp/pip-ca.pem; \
-    fi; \
+      { cat "$bundle"; printf '%s\n' "$EXTRA_CA_CERTS"; } > /etc/pip-build-ca.pem; \
+    fi
+WORKDIR /src
+COPY pyproject.toml ./
+# The dependencies first, in a layer of their own, so that editing service/ or README.md does not
+# reinstall them.
+RUN set -eu; \
+    [ ! -f /etc/pip-build-ca.pem ] || export PIP_CERT=/etc/pip-build-ca.pem; \
+    /opt/venv/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+      > /tmp/requirements.txt; \
+    /opt/venv/bin/python -m pip install --quiet -r /tmp/requirements.txt
+COPY README.md ./
+COPY service ./service
+RUN set -eu; \
+    [ ! -f /etc/pip-build-ca.pem ] || export PIP_CERT=/etc/pip-build-ca.pem; \
     /opt/venv/bin/python -m pip install --quiet . ; \
-    rm -f /tmp/pip-ca.pem
+    /opt/venv/bin/python -m pip check
 
 FROM ${BASE_IMAGE}
 ENV PYTHONUNBUFFERED=1 \

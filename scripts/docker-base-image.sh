@@ -42,8 +42,7 @@ command -v debootstrap >/dev/null || { echo "docker-base-image: debootstrap is n
 work=$(mktemp -d /var/tmp/sparsefit-base.XXXXXX)
 cleanup() {
   # debootstrap may leave proc/sys mounted inside the root after a failure.
-  local m
-  for m in $(awk -v r="$work/root" '$2 ~ "^" r { print $2 }' /proc/mounts | sort -r); do umount -l "$m" || true; done
+  awk -v r="$work/root" '$2 ~ "^" r { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT

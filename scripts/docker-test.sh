@@ -9,9 +9,10 @@
 # Environment:
 #   BASE_IMAGE          base image for the build (default sparsefit-base:bookworm, made locally)
 #   DOCKER_TEST_PORT    host port the container is published on (default 18000; compose smoke +1)
+#   DOCKER_TEST_NETWORK host: skip port publishing, run with --network host (the automatic fallback)
 #   DOCKERD_ARGS        extra dockerd flags when this script starts the engine itself
 #   WALKTHROUGH         the walkthrough script (default examples/walkthrough.sh), run as: bash it BASE_URL
-#   KEEP_IMAGE=0        also remove the built image at the end
+#   KEEP_IMAGE=0        also remove the built image at the end (kept by default: the next build is cached)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,7 @@ mkdir -p "$STATE_DIR"
 # --- the engine ------------------------------------------------------------------------------------
 STARTED_DOCKERD_PID=""
 COMPOSE=()
-NETWORK_MODE=publish
+NETWORK_MODE="${DOCKER_TEST_NETWORK:-publish}"  # publish (-p 127.0.0.1:PORT:8000) or host
 
 apt_install() {
   [ "$(id -u)" = 0 ] || die "need root to apt-get install $*"
@@ -53,8 +54,7 @@ start_dockerd() {
   # shellcheck disable=SC2086  # DOCKERD_ARGS is a list of flags
   dockerd --host unix:///var/run/docker.sock "$@" ${DOCKERD_ARGS:-} >>"$DOCKERD_LOG" 2>&1 &
   STARTED_DOCKERD_PID=$!
-  local i
-  for i in $(seq 1 60); do
+  for _ in $(seq 1 60); do
     engine_up && return 0
     kill -0 "$STARTED_DOCKERD_PID" 2>/dev/null || break
     sleep 1
@@ -69,8 +69,7 @@ stop_dockerd() {
   [ -n "$STARTED_DOCKERD_PID" ] || return 0
   log "stopping the dockerd this script started (pid $STARTED_DOCKERD_PID)"
   kill "$STARTED_DOCKERD_PID" 2>/dev/null || true
-  local i
-  for i in $(seq 1 30); do kill -0 "$STARTED_DOCKERD_PID" 2>/dev/null || break; sleep 1; done
+  for _ in $(seq 1 30); do kill -0 "$STARTED_DOCKERD_PID" 2>/dev/null || break; sleep 1; done
   STARTED_DOCKERD_PID=""
 }
 
@@ -195,8 +194,8 @@ trap cleanup EXIT
 
 # Waits until GET URL answers 2xx; returns non-zero after TIMEOUT seconds.
 wait_http() {
-  local url=$1 timeout=${2:-60} i
-  for i in $(seq 1 "$timeout"); do
+  local url=$1 timeout=${2:-60}
+  for _ in $(seq 1 "$timeout"); do
     curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
     sleep 1
   done
@@ -205,8 +204,8 @@ wait_http() {
 
 # Waits until the container's HEALTHCHECK reports healthy (the Dockerfile's or compose's).
 wait_healthy() {
-  local c=$1 timeout=${2:-60} i status=""
-  for i in $(seq 1 "$timeout"); do
+  local c=$1 timeout=${2:-60} status=""
+  for _ in $(seq 1 "$timeout"); do
     status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c" 2>/dev/null || echo gone)
     case "$status" in healthy) return 0 ;; none | gone) break ;; esac
     sleep 1
@@ -245,17 +244,21 @@ build_net=()
 if [ -n "$STARTED_DOCKERD_PID" ] && tr '\0' ' ' <"/proc/$STARTED_DOCKERD_PID/cmdline" | grep -q -- '--iptables=false'; then
   build_net=(--network host)
 fi
-log "build: docker build --build-arg BASE_IMAGE=$BASE_IMAGE -t $IMAGE . (log: $STATE_DIR/build.log)"
+log "build: docker build ${build_net[*]:+${build_net[*]} }--build-arg BASE_IMAGE=$BASE_IMAGE -t $IMAGE . (log: $STATE_DIR/build.log)"
+old_image=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 start=$SECONDS
 docker build "${build_net[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" "${BUILD_ARGS[@]}" \
   -t "$IMAGE" . >"$STATE_DIR/build.log" 2>&1 || { tail -n 30 "$STATE_DIR/build.log" >&2; die "docker build"; }
+# The image this build replaced, and with it the layers of its own (its big venv layer among them).
+new_image=$(docker image inspect -f '{{.Id}}' "$IMAGE")
+[ -z "$old_image" ] || [ "$old_image" = "$new_image" ] || docker image rm "$old_image" >/dev/null 2>&1 || true
 log "build: done in $((SECONDS - start)) s, $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 
 BASE_URL="http://127.0.0.1:$PORT"
-log "run: $NAME on $BASE_URL with volume $VOLUME"
+log "run: $NAME on $BASE_URL ($NETWORK_MODE) with volume $VOLUME"
 run_container
 if ! wait_http "$BASE_URL/healthz" 60; then
-  if [ "$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" = true ] && wait_healthy "$NAME" 30; then
+  if [ "$NETWORK_MODE" = publish ] && [ "$(docker inspect -f '{{.State.Running}}' "$NAME" 2>/dev/null)" = true ] && wait_healthy "$NAME" 30; then
     # The service answers inside the container, but the published port does not reach it.
     log "run: port publishing does not work here; falling back to --network host with SPARSEFIT_PORT=$PORT"
     NETWORK_MODE=host
@@ -274,7 +277,7 @@ if [ -f "$WALKTHROUGH" ]; then
   log "walkthrough: bash $WALKTHROUGH $BASE_URL (log: $STATE_DIR/walkthrough.log)"
   bash "$WALKTHROUGH" "$BASE_URL" >"$STATE_DIR/walkthrough.log" 2>&1 \
     || { tail -n 30 "$STATE_DIR/walkthrough.log" >&2; die "walkthrough"; }
-  log "walkthrough: $(tail -n 1 "$STATE_DIR/walkthrough.log")"
+  log "walkthrough: passed"
 else
   log "walkthrough: $WALKTHROUGH does not exist yet; checked /healthz and /version only"
 fi
@@ -290,7 +293,7 @@ docker restart -t 10 "$NAME" >/dev/null
 wait_http "$BASE_URL/healthz" 60 || die "$BASE_URL/healthz did not answer within 60 s after the restart"
 after=$(total_of)
 curl -fsS -o /dev/null "$BASE_URL/v1/datasets/$id" || die "dataset $id is gone after the restart"
-[ "$after" -gt 0 ] && [ "$after" = "$before" ] || die "datasets before the restart: $before, after: $after"
+if [ "$after" -eq 0 ] || [ "$after" != "$before" ]; then die "datasets before the restart: $before, after: $after"; fi
 log "restart: $after dataset(s) still listed after the restart"
 docker rm -f "$NAME" >/dev/null
 
@@ -298,7 +301,7 @@ docker rm -f "$NAME" >/dev/null
 if [ ${#COMPOSE[@]} -eq 0 ]; then
   log "compose: neither 'docker compose' nor docker-compose is available; skipped"
 elif [ "$NETWORK_MODE" != publish ]; then
-  log "compose: skipped, since ports cannot be published here"
+  log "compose: skipped in --network host mode (its file publishes a port)"
 else
   export SPARSEFIT_IMAGE=$IMAGE SPARSEFIT_PUBLISH_PORT=$COMPOSE_PORT BASE_IMAGE
   "${COMPOSE[@]}" -p "$PROJECT" config -q
