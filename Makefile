@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck contracts pytest openapi bench docker-test clean
+.PHONY: run test lint typecheck contracts pytest openapi docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,8 +23,8 @@ run: $(VENV)/.installed
 	SPARSEFIT_HOST=$(HOST) SPARSEFIT_PORT=$(PORT) $(BIN)/python -m service
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests
+	$(BIN)/ruff format --check service tests
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy service
@@ -39,9 +39,6 @@ test: lint typecheck contracts pytest
 
 openapi: $(VENV)/.installed-test
 	$(BIN)/python -m service.openapi_export openapi/openapi.json
-
-bench: $(VENV)/.installed-test
-	$(BIN)/python -m bench
 
 docker-test:
 	bash scripts/docker-test.sh
