@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -144,3 +146,32 @@ def test_readme_walkthrough_runs_as_written(server: Server) -> None:
     assert result.returncode == 0, result.stdout + result.stderr + server.log()
     assert "walkthrough: OK" in result.stdout
     assert "/problems/job-timeout" in result.stdout and "canceled" in result.stdout
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_worker_killed_fails_only_its_job_and_pool_recovers(server: Server) -> None:
+    dataset = post_csv(server, wide_csv())
+    doomed = post_job(server, {"dataset_id": dataset["id"], **SLOW})
+    wait_running(server, doomed["id"])
+    assert server.process is not None
+    forkservers = _children(server.process.pid)
+    workers = [w for f in forkservers for w in _children(f)]
+    assert workers, "no worker process found"
+    for worker in workers:
+        os.kill(worker, signal.SIGKILL)
+    failed = get_job(server, doomed["id"], wait=20)
+    assert failed["status"] == "failed" and failed["error"]["type"] == "/problems/worker-crashed", failed
+    diabetes = post_csv(server, (REPO / "examples" / "diabetes.csv").read_bytes())
+    later = post_job(server, {"dataset_id": diabetes["id"], "target": "y", "cv": {"folds": 3}})
+    assert get_job(server, later["id"], wait=60)["status"] == "succeeded"
