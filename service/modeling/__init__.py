@@ -15,7 +15,8 @@ report the coefficients of class 1 (the log-odds); multinomial models use glmnet
 parametrization, one coefficient vector per class with intercepts centered to sum 0.
 
 ``solver.solve_path`` is the single boundary to the numerical engines (scikit-learn's coordinate
-descent, a closed-form ridge, and LogisticRegression); ``fit_model`` and everything else decides
+descent, a closed-form ridge, proximal Newton on coordinate descent for logistic losses with an L1
+part, LogisticRegression/lbfgs for logistic ridge); ``fit_model`` and everything else decides
 what to fit. Nothing here imports the rest of the service except ``service.errors``.
 """
 

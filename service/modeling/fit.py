@@ -82,7 +82,9 @@ def fit_model(
 
     ``y``: float64 for gaussian, int class codes 0..K-1 otherwise (K = ``n_classes`` or
     ``y.max() + 1``). ``fold_ids`` (0..K-1 per row) override ``cv.n_folds`` and ``cv.seed``.
-    ``checkpoint`` is called after every block of alphas and every fold; what it raises propagates.
+    ``checkpoint`` is called after every block of ~10 alphas and after every fit, with stage
+    ``"path"`` (full-data path), ``"refit"`` (full-data fit at a given alpha) or ``"cv"`` (folds);
+    whatever it raises propagates.
     """
     check_spec(spec)
     problem = build_problem(X, y, spec, sample_weight, n_classes)

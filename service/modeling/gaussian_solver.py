@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import enet_path
 
@@ -19,6 +20,7 @@ class WeightedLeastSquares:
 
     ``1/(2n) sum w_i (y_i - b - x_i.beta)^2`` equals ``1/(2n) ||y_t - X_t beta||^2`` once the
     intercept is profiled out (b = ybar_w - xbar_w.beta) and rows are scaled by sqrt(w_i).
+    The weights need not sum to n here: the logistic Newton steps use w_i * p_i (1 - p_i).
     """
 
     X: FloatArray  # (n, p), Fortran order for coordinate descent
@@ -28,12 +30,19 @@ class WeightedLeastSquares:
 
     @classmethod
     def build(cls, X: FloatArray, y: FloatArray, w: FloatArray, fit_intercept: bool) -> WeightedLeastSquares:
-        n = X.shape[0]
-        x_offset = (w @ X) / n if fit_intercept else np.zeros(X.shape[1])
-        y_offset = float(w @ y) / n if fit_intercept else 0.0
+        total = float(w.sum())
+        x_offset = (w @ X) / total if fit_intercept else np.zeros(X.shape[1])
+        y_offset = float(w @ y) / total if fit_intercept else 0.0
         root_w = np.sqrt(w)
         Xt = np.asfortranarray((X - x_offset) * root_w[:, np.newaxis])
-        return cls(X=Xt, y=(y - y_offset) * root_w, x_offset=x_offset, y_offset=y_offset)
+        yt = np.ascontiguousarray((y - y_offset) * root_w, dtype=np.float64)
+        return cls(X=Xt, y=yt, x_offset=x_offset, y_offset=y_offset)
+
+    def gram(self) -> FloatArray | None:
+        """X_t' X_t when rows outnumber columns (scikit-learn's own "auto" rule): each coordinate
+        descent epoch then costs p^2 instead of n p."""
+        rows, columns = self.X.shape
+        return self.X.T @ self.X if rows > columns else None
 
     def intercept(self, coef: FloatArray) -> float:
         return self.y_offset - float(self.x_offset @ coef)
@@ -72,34 +81,50 @@ def solve_enet_path(
     progress: PathProgress | None,
 ) -> PathSolution:
     """Coordinate descent along decreasing ``alphas`` with warm starts, in blocks for progress."""
-    n, p = ls.X.shape
-    # The Gram matrix pays off when rows outnumber columns (scikit-learn's own "auto" rule).
-    gram = ls.X.T @ ls.X if n > p else None
-    xy = ls.X.T @ ls.y if gram is not None else None
+    p = ls.X.shape[1]
+    gram = ls.gram()
     coef = np.zeros(p, dtype=np.float64)
     coefs = np.empty((alphas.shape[0], p), dtype=np.float64)
     n_iter = np.empty(alphas.shape[0], dtype=np.int64)
     for block in alpha_blocks(alphas.shape[0], progress):
-        with warnings.catch_warnings():
-            # Convergence is judged below from the duality gap and reported as data.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            _, block_coefs, _, block_iters = enet_path(
-                ls.X,
-                ls.y,
-                l1_ratio=l1_ratio,
-                alphas=alphas[block],
-                precompute=gram if gram is not None else False,
-                Xy=xy,
-                copy_X=False,
-                coef_init=coef,
-                return_n_iter=True,
-                tol=tol,
-                max_iter=max_iter,
-            )
-        coefs[block] = block_coefs.T
-        n_iter[block] = block_iters
+        coefs[block], n_iter[block] = coordinate_descent(
+            ls, l1_ratio, alphas[block], coef, tol, max_iter, gram
+        )
         coef = np.array(coefs[block.stop - 1])
     return _solution(ls, l1_ratio, alphas, coefs, n_iter, tol)
+
+
+def coordinate_descent(
+    ls: WeightedLeastSquares,
+    l1_ratio: float,
+    alphas: FloatArray,
+    coef_init: FloatArray,
+    tol: float,
+    max_iter: int,
+    gram: FloatArray | None = None,
+) -> tuple[FloatArray, IntArray]:
+    """scikit-learn's enet coordinate descent along ``alphas``: coefficients (m, p) and epochs (m,)."""
+    # The arrays are ours and already in the layout coordinate descent wants, so scikit-learn's
+    # argument validation (about 1 ms a call, most of a Newton step on small data) is skipped.
+    with warnings.catch_warnings(), config_context(skip_parameter_validation=True):
+        # Convergence is judged by the callers (duality gap, KKT residual) and reported as data.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _, coefs, _, n_iter = enet_path(
+            ls.X,
+            ls.y,
+            l1_ratio=l1_ratio,
+            alphas=alphas,
+            precompute=np.ascontiguousarray(gram) if gram is not None else False,
+            Xy=np.ascontiguousarray(ls.X.T @ ls.y) if gram is not None else None,
+            copy_X=False,
+            # scikit-learn updates coef_init in place when it is already contiguous: hand it a copy.
+            coef_init=np.array(coef_init, dtype=np.float64, order="F"),
+            return_n_iter=True,
+            tol=tol,
+            max_iter=max_iter,
+            check_input=False,
+        )
+    return np.asarray(coefs.T, dtype=np.float64), np.asarray(n_iter, dtype=np.int64)
 
 
 def _solution(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_expit, logsumexp
+from scipy.special import log_expit
 
 from service.modeling.specs import Family, FloatArray, IntArray
 
@@ -23,8 +23,15 @@ def log_probabilities(eta: FloatArray, family: Family) -> FloatArray:
     if family == Family.BINOMIAL:
         z = eta[:, 0]
         return np.column_stack([log_expit(-z), log_expit(z)]).astype(np.float64)
-    shifted: FloatArray = eta - logsumexp(eta, axis=1, keepdims=True)
-    return shifted
+    return eta - row_logsumexp(eta)[:, np.newaxis]
+
+
+def row_logsumexp(eta: FloatArray) -> FloatArray:
+    """log(sum_k exp(eta_ik)) per row, stable; plain numpy because scipy's array-API wrapper cost
+    more than the arithmetic in the Newton solver's inner loop."""
+    top = eta.max(axis=1)
+    result: FloatArray = top + np.log(np.exp(eta - top[:, np.newaxis]).sum(axis=1))
+    return result
 
 
 def probabilities(eta: FloatArray, family: Family) -> FloatArray:

@@ -91,7 +91,8 @@ def deviance_ratio(dev: float, null_dev: float) -> float:
 def train_metrics(family: Family, y: Target, eta: FloatArray, w: FloatArray) -> dict[str, float]:
     """Gaussian: r2, mse, mae. Binomial: deviance, misclassification, auc. Multinomial: no auc.
 
-    Deviance is per row here (weighted mean), like the CV deviance, but without the CV clamp.
+    Deviance is per row here (weighted mean), like the CV deviance, but without the CV clamp. r2 is
+    measured against the weighted mean of y (as scikit-learn's ``score``), even without intercept.
     """
     if family == Family.GAUSSIAN:
         sse = deviance(family, y, eta, w)

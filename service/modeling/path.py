@@ -12,7 +12,7 @@ from service.modeling.problem import Problem
 from service.modeling.results import PathResult
 from service.modeling.solution import PathProgress, PathSolution
 from service.modeling.solver import alpha_max, solve_path
-from service.modeling.specs import FloatArray, PathSpec
+from service.modeling.specs import Family, FloatArray, PathSpec
 from service.modeling.standardize import Standardization, fit_standardization
 
 # When every coefficient is zero at any alpha (constant target, or no informative column) the
@@ -80,6 +80,10 @@ class SolverInput:
         )
         coef_std = self.standardization.expand(solution.coef)
         coef, intercept = self.standardization.to_original(coef_std, solution.intercept)
+        if pr.family == Family.MULTINOMIAL:
+            # A common shift of all intercepts leaves every probability unchanged; glmnet reports
+            # them centered on the original scale.
+            intercept = intercept - intercept.mean(axis=1, keepdims=True)
         return FittedPath(alphas, coef, coef_std, intercept, solution, self.standardization)
 
 

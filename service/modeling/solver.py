@@ -1,10 +1,4 @@
-"""The one boundary between what to fit and how to solve it: ``solve_path`` and ``alpha_max``.
-
-Everything above this module (standardization, path alphas, CV, selection, metrics) calls only
-these two functions; the engines behind them (scikit-learn today) can be swapped without touching
-it. Both work on the solver's design: the active, standardized-if-requested columns, with
-weights normalized to sum to n.
-"""
+"""The one boundary between what to fit and how to solve it: ``solve_path`` and ``alpha_max``."""
 
 from __future__ import annotations
 
@@ -13,10 +7,16 @@ from scipy.special import expit
 
 from service.modeling.gaussian_solver import WeightedLeastSquares, solve_enet_path
 from service.modeling.link import one_hot, probabilities
-from service.modeling.logistic_solver import LogisticProblem, null_intercepts, solve_logistic_path
+from service.modeling.logistic_problem import LogisticProblem, null_intercepts
+from service.modeling.logistic_solver import solve_logistic_path
 from service.modeling.ridge_solver import solve_ridge_path
 from service.modeling.solution import PathProgress, PathSolution
 from service.modeling.specs import Family, FloatArray, IntArray
+
+# Everything above this module (standardization, path alphas, CV, selection, metrics) calls only
+# these two functions; the engines behind them (scikit-learn today) can be swapped without touching
+# it. Both work on the solver's design: the active, standardized-if-requested columns, with
+# weights normalized to sum to n.
 
 __all__ = ["PathProgress", "PathSolution", "alpha_max", "solve_path"]
 
@@ -56,6 +56,10 @@ def null_gradient(
     if family == Family.GAUSSIAN:
         target = np.asarray(y, dtype=np.float64)
         residual = target - (float(w @ target) / n if fit_intercept else 0.0)
+        if fit_intercept and np.ptp(target[w > 0]) == 0.0:
+            # A constant target is fitted exactly by the intercept; rounding in its mean must
+            # not produce a spurious, tiny alpha_max.
+            residual = np.zeros_like(target)
         gradient: FloatArray = -(X.T @ (w * residual) / n)[:, np.newaxis]
         return gradient
     problem = _logistic_problem(X, y, w, family, n_classes, fit_intercept)
@@ -112,11 +116,15 @@ def solve_path(
         solution, is at most ``tol`` times the weighted variance of y (scikit-learn's criterion);
         ``dual_gap`` is that gap in objective units and ``n_iter`` counts coordinate-descent epochs.
       - gaussian ridge: solved in closed form; always converged, ``n_iter`` 0, ``dual_gap`` shown.
-      - logistic with lbfgs (l1_ratio == 0): the largest gradient component is at most ``tol``.
-      - logistic with saga (l1_ratio > 0): the largest change of any coefficient over one epoch is
-        at most ``tol`` times the largest coefficient.
-      For logistic, ``dual_gap`` is the largest KKT violation (see ``logistic_solver.kkt_residual``),
-      comparable across solvers, and ``n_iter`` is the solver's iteration (epoch) count.
+      - logistic with lbfgs (l1_ratio == 0): scipy's L-BFGS-B reports success, i.e. the largest
+        projected gradient component is at most ``tol`` (or the relative decrease of the objective
+        fell below 64 machine epsilons, scipy's ``ftol``).
+      - logistic with l1_ratio > 0 (proximal Newton, ``newton_solver``): the largest KKT violation
+        is at most ``tol``; ``max_iter`` caps both the Newton cycles and each inner
+        coordinate-descent solve, and ``n_iter`` sums the coordinate-descent epochs.
+      For logistic, ``dual_gap`` is the largest KKT violation (``logistic_problem.kkt_residual``,
+      in gradient units of the objective), comparable across engines; lbfgs's ``n_iter`` counts
+      its iterations.
     """
     alphas = np.asarray(alphas, dtype=np.float64)
     if family == Family.GAUSSIAN:

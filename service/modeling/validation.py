@@ -106,14 +106,25 @@ def check_gaussian_target(y: npt.ArrayLike, n: int) -> FloatArray:
     return target
 
 
+def _integer_codes(values: npt.ArrayLike, n: int, name: str) -> IntArray | None:
+    """Integer codes of shape (n,); integral floats are accepted, anything else gives None."""
+    raw = np.asarray(values)
+    if raw.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {raw.shape}")
+    if np.issubdtype(raw.dtype, np.integer):
+        return raw.astype(np.int64)
+    if np.issubdtype(raw.dtype, np.floating) and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw)):
+        return raw.astype(np.int64)
+    return None
+
+
 def check_class_target(
     y: npt.ArrayLike, w: FloatArray, family: Family, n_classes: int | None
 ) -> tuple[IntArray, int]:
     """Class codes 0..K-1 and K; every class needs positive weight, binomial needs K == 2."""
-    raw = np.asarray(y)
-    if raw.shape != w.shape or not np.issubdtype(raw.dtype, np.integer):
-        raise ValueError(f"y must be integer class codes of shape {w.shape}, got {raw.dtype} {raw.shape}")
-    codes = raw.astype(np.int64)
+    codes = _integer_codes(y, w.shape[0], "y")
+    if codes is None:
+        raise InvalidDataError("A classification target must be integer class codes.")
     k = int(codes.max()) + 1 if n_classes is None else int(n_classes)
     if codes.min() < 0 or codes.max() >= k:
         raise InvalidDataError(f"Class codes must lie in 0..{k - 1}.")
@@ -129,11 +140,8 @@ def check_class_target(
 
 def check_fold_ids(fold_ids: npt.ArrayLike, n: int) -> IntArray:
     """User-given folds: integers 0..K-1 with K >= 2, every fold non-empty."""
-    folds = np.asarray(fold_ids)
-    if folds.shape != (n,) or not np.issubdtype(folds.dtype, np.integer):
-        raise ValueError(f"fold_ids must be integers of shape ({n},), got {folds.dtype} {folds.shape}")
-    codes = folds.astype(np.int64)
-    if codes.min() < 0:
+    codes = _integer_codes(fold_ids, n, "fold_ids")
+    if codes is None or codes.min() < 0:
         raise invalid("cv.fold_column", "fold ids must be 0..K-1")
     counts = np.bincount(codes)
     if counts.shape[0] < 2 or np.any(counts == 0):
