@@ -1,0 +1,130 @@
+"""Checking a design spec against a dataset's column summaries, before any data is loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from service.data.spec import FAMILIES, DesignSpec
+from service.data.table import ColumnKind, quote
+from service.errors import ValidationError
+
+Summary = Mapping[str, Any]
+FIELD_LOCS: dict[str, list[str | int]] = {
+    "family": ["body", "family"],
+    "target": ["body", "target"],
+    "features": ["body", "features"],
+    "weights_column": ["body", "weights_column"],
+    "fold_column": ["body", "cv", "fold_column"],  # JobCreate nests it under cv
+}
+
+
+def check_design_columns(columns: Sequence[Summary], spec: DesignSpec) -> None:
+    """Refuse a spec the dataset cannot serve, from the stored column summaries alone.
+
+    Raises one :class:`ValidationError` listing every problem in ``errors`` (``loc`` names the
+    JobCreate field, ``["body", "features", i]`` for one feature): unknown family or column, a
+    categorical target for gaussian, a categorical binomial target without exactly two levels, a
+    categorical weights column, a column in two roles, a repeated feature, no features at all.
+    """
+    by_name = {c["name"]: c for c in columns}
+    errors = [
+        *_family_errors(spec),
+        *_target_errors(by_name, spec),
+        *_weights_errors(by_name, spec),
+        *_fold_errors(by_name, spec),
+        *_feature_errors(by_name, spec, [c["name"] for c in columns]),
+    ]
+    if errors:
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ValidationError(f"{errors[0]['msg']}{more}", errors=errors)
+
+
+def _error(field: str, msg: str, kind: str, index: int | None = None) -> dict[str, Any]:
+    loc = FIELD_LOCS[field] + ([] if index is None else [index])
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def _is_categorical(summary: Summary) -> bool:
+    return ColumnKind(summary["kind"]) is ColumnKind.CATEGORICAL
+
+
+def _family_errors(spec: DesignSpec) -> list[dict[str, Any]]:
+    if spec.family in FAMILIES:
+        return []
+    return [_error("family", f"family must be one of {', '.join(FAMILIES)}", "unknown_family")]
+
+
+def _target_errors(by_name: Mapping[str, Summary], spec: DesignSpec) -> list[dict[str, Any]]:
+    summary = by_name.get(spec.target)
+    if summary is None:
+        return [_error("target", f"the dataset has no column named {quote(spec.target)}", "unknown_column")]
+    if not _is_categorical(summary):
+        return []
+    if spec.family == "gaussian":
+        msg = f"family gaussian needs a numeric target; {quote(spec.target)} is categorical"
+        return [_error("target", msg + " (use binomial or multinomial)", "wrong_kind")]
+    n_levels = len(summary.get("levels") or ())
+    if spec.family == "binomial" and n_levels != 2:
+        hint = " (use family multinomial)" if n_levels > 2 else ""
+        msg = f"family binomial needs a target with 2 classes; {quote(spec.target)} has {n_levels}{hint}"
+        return [_error("target", msg, "wrong_class_count")]
+    return []
+
+
+def _weights_errors(by_name: Mapping[str, Summary], spec: DesignSpec) -> list[dict[str, Any]]:
+    name = spec.weights_column
+    if name is None:
+        return []
+    summary = by_name.get(name)
+    if summary is None:
+        return [_error("weights_column", f"the dataset has no column named {quote(name)}", "unknown_column")]
+    if _is_categorical(summary):
+        return [_error("weights_column", f"weights column {quote(name)} is not numeric", "wrong_kind")]
+    if name == spec.target:
+        return [_error("weights_column", "the weights column cannot be the target", "role_conflict")]
+    return []
+
+
+def _fold_errors(by_name: Mapping[str, Summary], spec: DesignSpec) -> list[dict[str, Any]]:
+    name = spec.fold_column
+    if name is None:
+        return []
+    if name not in by_name:
+        return [_error("fold_column", f"the dataset has no column named {quote(name)}", "unknown_column")]
+    if name in (spec.target, spec.weights_column):
+        return [_error("fold_column", "the fold column cannot be the target or weights", "role_conflict")]
+    return []
+
+
+def _feature_errors(
+    by_name: Mapping[str, Summary], spec: DesignSpec, names: list[str]
+) -> list[dict[str, Any]]:
+    if spec.features is None:
+        if spec.feature_names(names):
+            return []
+        return [_error("features", "no columns are left to serve as features", "no_features")]
+    if not spec.features:
+        return [_error("features", "the feature list is empty", "no_features")]
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, name in enumerate(spec.features):
+        problem = _feature_problem(name, by_name, spec, seen)
+        if problem is not None:
+            errors.append(_error("features", problem[0], problem[1], i))
+        seen.add(name)
+    return errors
+
+
+def _feature_problem(
+    name: str, by_name: Mapping[str, Summary], spec: DesignSpec, seen: set[str]
+) -> tuple[str, str] | None:
+    if name not in by_name:
+        return f"the dataset has no column named {quote(name)}", "unknown_column"
+    if name == spec.target:
+        return f"{quote(name)} is the target and cannot also be a feature", "role_conflict"
+    if name in (spec.weights_column, spec.fold_column):
+        return f"{quote(name)} is the weights or fold column and cannot be a feature", "role_conflict"
+    if name in seen:
+        return f"{quote(name)} is listed twice", "duplicate_feature"
+    return None

@@ -1,0 +1,219 @@
+"""The feature encoding learned at training time and replayed at prediction: one-hot and imputation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.data.spec import MissingPolicy
+from service.data.table import Column, ColumnKind, Table, first_row, is_none, quote, short
+from service.errors import FeatureMismatchError, InvalidDataError
+
+# Integer-valued floats below this print as integers ("3", not "3.0"); above it floats are inexact.
+_EXACT_INT = 2.0**53
+
+
+@dataclass(frozen=True)
+class FeatureEncoding:
+    """How one original column becomes design columns.
+
+    Numeric: one design column, ``mean`` set when missing values are imputed. Categorical: one
+    dummy per training level, in sorted level order, with no level dropped (glmnet's convention for
+    penalized models: the penalty, not a reference level, makes the fit identifiable).
+    """
+
+    name: str
+    kind: ColumnKind
+    levels: tuple[str, ...] = ()
+    mean: float | None = None
+
+    @property
+    def design_columns(self) -> list[str]:
+        if self.kind is ColumnKind.NUMERIC:
+            return [self.name]
+        return [f"{self.name}={level}" for level in self.levels]
+
+
+@dataclass(frozen=True)
+class DesignEncoder:
+    """Everything prediction needs to turn a table into the design matrix the model was fitted on.
+
+    Picklable and comparable; :meth:`to_dict` / :meth:`from_dict` give a JSON form as well.
+    """
+
+    features: tuple[FeatureEncoding, ...]
+    missing: MissingPolicy
+
+    @classmethod
+    def learn(cls, table: Table, names: Sequence[str], missing: MissingPolicy) -> DesignEncoder:
+        """Levels and imputation means of the feature columns ``names`` of the training ``table``."""
+        encoder = cls(tuple(_learn_feature(table.column(n), missing) for n in names), missing)
+        if not encoder.design_columns:
+            raise InvalidDataError("the features give no design columns: every value is missing")
+        return encoder
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def design_columns(self) -> list[str]:
+        """Names of the columns of X: the feature name, or ``"column=level"`` per dummy."""
+        return [name for f in self.features for name in f.design_columns]
+
+    @property
+    def groups(self) -> list[str]:
+        """The original column of each design column."""
+        return [f.name for f in self.features for _ in f.design_columns]
+
+    def transform(self, table: Table) -> NDArray[np.float64]:
+        """The (n, p) Fortran-ordered design matrix of ``table``; columns are matched by name."""
+        self._check_present(table)
+        widths = [len(f.design_columns) for f in self.features]
+        X = np.zeros((table.n_rows, sum(widths)), dtype=np.float64, order="F")
+        start = 0
+        for feature, width in zip(self.features, widths, strict=True):
+            column = table.column(feature.name)
+            if feature.kind is ColumnKind.NUMERIC:
+                X[:, start] = _numeric(feature, column, self.missing)
+            else:
+                codes = _codes(feature, column, self.missing)
+                rows = np.flatnonzero(codes >= 0)
+                X[rows, start + codes[rows]] = 1.0
+            start += width
+        return X
+
+    def selected_groups(self, nonzero: NDArray[np.bool_]) -> list[str]:
+        """Original columns with any nonzero design column, in feature order.
+
+        ``nonzero`` has one flag per design column; for multinomial, reduce over the classes first
+        (a 2-D array is refused: (p, K) and (K, p) layouts cannot be told apart when p == K).
+        """
+        flags = np.asarray(nonzero, dtype=bool)
+        groups = self.groups
+        if flags.shape != (len(groups),):
+            raise ValueError(f"expected {len(groups)} flags, one per design column, got {flags.shape}")
+        hit = {g for g, flag in zip(groups, flags.tolist(), strict=True) if flag}
+        return [name for name in self.feature_names if name in hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form; :meth:`from_dict` reads it back."""
+        features = [
+            {"name": f.name, "kind": f.kind.value, "levels": list(f.levels), "mean": f.mean}
+            for f in self.features
+        ]
+        return {"missing": self.missing.value, "features": features}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DesignEncoder:
+        features = tuple(
+            FeatureEncoding(f["name"], ColumnKind(f["kind"]), tuple(f["levels"]), f["mean"])
+            for f in data["features"]
+        )
+        return cls(features, MissingPolicy(data["missing"]))
+
+    def _check_present(self, table: Table) -> None:
+        absent = [name for name in self.feature_names if name not in table]
+        if absent:
+            raise FeatureMismatchError(
+                f"{len(absent)} feature column(s) the model needs are missing, such as {quote(absent[0])}",
+                expected=[short(n) for n in self.feature_names],
+                got=[short(n) for n in table.names],
+                missing=[short(n) for n in absent],
+            )
+
+
+def _learn_feature(column: Column, missing: MissingPolicy) -> FeatureEncoding:
+    if missing is MissingPolicy.ERROR and column.n_missing:
+        raise missing_value_error(column.name, column.missing_mask())
+    if column.kind is ColumnKind.CATEGORICAL:
+        return FeatureEncoding(column.name, column.kind, levels=column.levels or ())
+    if missing is MissingPolicy.ERROR:
+        return FeatureEncoding(column.name, column.kind)
+    present = ~column.missing_mask()
+    if not present.any():
+        raise InvalidDataError(
+            f"column {quote(column.name)} has no values, so there is no mean to impute",
+            column=short(column.name),
+        )
+    return FeatureEncoding(column.name, column.kind, mean=float(column.values[present].mean()))
+
+
+def missing_value_error(name: str, missing: NDArray[np.bool_]) -> InvalidDataError:
+    """The problem for a missing feature value under ``missing: error``."""
+    row = first_row(missing)
+    return InvalidDataError(
+        f"column {quote(name)} has a missing value at row {row}; drop it or use missing: mean",
+        column=short(name),
+        row=row,
+    )
+
+
+def _numeric(feature: FeatureEncoding, column: Column, missing: MissingPolicy) -> NDArray[np.float64]:
+    values = column.values if column.kind is ColumnKind.NUMERIC else _numbers_from_text(column)
+    absent = np.isnan(values)
+    if not absent.any():
+        return values
+    if missing is MissingPolicy.ERROR or feature.mean is None:
+        raise missing_value_error(feature.name, absent)
+    return np.where(absent, feature.mean, values)
+
+
+def _numbers_from_text(column: Column) -> NDArray[np.float64]:
+    # Prediction input may carry numbers as strings ("3.5" from a JSON client): accept what parses.
+    present = ~column.missing_mask()
+    numbers = np.full(len(column.values), np.nan)
+    try:
+        numbers[present] = column.values[present].astype(np.float64)
+    except ValueError:
+        row = next(i for i, v in enumerate(column.values, start=1) if v is not None and not _is_number(v))
+        raise _not_numeric_error(column.name, row) from None
+    non_finite = present & ~np.isfinite(numbers)
+    if non_finite.any():
+        raise _not_numeric_error(column.name, first_row(non_finite))
+    return numbers
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _not_numeric_error(name: str, row: int) -> InvalidDataError:
+    return InvalidDataError(
+        f"column {quote(name)} is numeric in the model but row {row} holds no finite number",
+        column=short(name),
+        row=row,
+    )
+
+
+def _codes(feature: FeatureEncoding, column: Column, missing: MissingPolicy) -> NDArray[np.int64]:
+    """The level index of each row; -1 (all-zero dummies) for a missing or unseen value."""
+    texts = column.values if column.kind is ColumnKind.CATEGORICAL else _texts_from_numbers(column.values)
+    absent = is_none(texts)
+    if missing is MissingPolicy.ERROR and absent.any():
+        raise missing_value_error(feature.name, absent)
+    index = {level: i for i, level in enumerate(feature.levels)}
+    return np.fromiter((index.get(v, -1) for v in texts), dtype=np.int64, count=len(texts))
+
+
+def _texts_from_numbers(values: NDArray[np.float64]) -> NDArray[np.object_]:
+    # A categorical given as numbers (JSON 3 for the level "3") is matched by its text.
+    texts = np.empty(len(values), dtype=object)
+    texts[:] = [None if math.isnan(v) else format_number(v) for v in values.tolist()]
+    return texts
+
+
+def format_number(value: float) -> str:
+    """A number as a level: integers without ".0", other floats in their shortest exact form."""
+    if value.is_integer() and abs(value) < _EXACT_INT:
+        return str(int(value))
+    return repr(value)
