@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 import service
 from service.api import datasets, jobs, models, ops
 from service.api.deps import ArtifactCache, Services
-from service.api.problems import install_problem_handlers
+from service.api.problems import INTERNAL_ERROR_RESPONSE, install_problem_handlers
 from service.config import Settings
 from service.jobs.manager import JobManager
 from service.jobs.pool import WorkerPool
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=service.__version__,
         summary="Sparse linear models (lasso, ridge, elastic net) with paths and CV, over HTTP.",
         lifespan=lifespan,
+        responses=INTERNAL_ERROR_RESPONSE,
         # The operationId of every route is its function name (`create_job`, `get_model`, ...).
         generate_unique_id_function=lambda route: route.name,
     )

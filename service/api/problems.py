@@ -39,15 +39,24 @@ def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = N
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the problems a route can answer (422 always comes free)."""
+    """OpenAPI `responses=` entries for the problems a route can answer.
+
+    422 is always listed: every route validates something, and listing it here replaces FastAPI's
+    default 422 entry, which would claim a plain-JSON `HTTPValidationError` body we never send.
+    """
+    return {status: _problem_entry(status) for status in sorted({*statuses, 422})}
+
+
+def _problem_entry(status: int) -> dict[str, Any]:
     return {
-        status: {
-            "model": Problem,
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in statuses
+        "model": Problem,
+        "description": HTTPStatus(status).phrase,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+
+
+# Any route can fail unexpectedly; the app lists this once for all of them.
+INTERNAL_ERROR_RESPONSE: dict[int | str, dict[str, Any]] = {500: _problem_entry(500)}
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -42,3 +42,17 @@ def test_openapi_documents_problem_responses(client: TestClient) -> None:
 def test_docs_page_served(client: TestClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200 and "swagger" in response.text.lower()
+
+
+def test_openapi_error_responses_are_all_problem_json(client: TestClient) -> None:
+    document = client.app.openapi()  # type: ignore[attr-defined]
+    checked = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert set(response["content"]) == {"application/problem+json"}, (path, method, status)
+                    checked += 1
+            assert "500" in operation["responses"], (path, method)
+    assert checked > 30
+    assert "HTTPValidationError" not in document["components"]["schemas"]
