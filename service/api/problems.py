@@ -11,7 +11,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.schemas import Problem
 from service.errors import ServiceError
 
 logger = logging.getLogger("service.api")
@@ -48,8 +47,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _problem_entry(status: int) -> dict[str, Any]:
+    # The schema is referenced, not given as `model`: a model would add an application/json entry too.
     return {
-        "model": Problem,
         "description": HTTPStatus(status).phrase,
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
