@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from service.api.deps import ServicesDep
-from service.api.problems import PROBLEM_MEDIA_TYPE, problem_responses
+from service.api.problems import problem_responses
 from service.api.schemas import HealthRead, VersionRead
+from service.errors import NotReadyError
 from service.worker import versions
 
 router = APIRouter(tags=["operations"])
@@ -20,7 +20,7 @@ async def get_health() -> HealthRead:
 
 
 @router.get("/readyz", response_model=HealthRead, responses=problem_responses(503))
-def get_readiness(services: ServicesDep) -> HealthRead | JSONResponse:
+def get_readiness(services: ServicesDep) -> HealthRead:
     """Ready: the store is writable and the worker pool is up; 503 otherwise."""
     checks: dict[str, str] = {}
     try:
@@ -31,14 +31,8 @@ def get_readiness(services: ServicesDep) -> HealthRead | JSONResponse:
     checks["workers"] = "ok" if services.pool.started else "failed: worker pool not started"
     if all(value == "ok" for value in checks.values()):
         return HealthRead(status="ok", checks=checks)
-    problem = {
-        "type": "/problems/not-ready",
-        "title": "Service not ready",
-        "status": 503,
-        "detail": "; ".join(f"{name}: {value}" for name, value in checks.items() if value != "ok"),
-        "checks": checks,
-    }
-    return JSONResponse(problem, status_code=503, media_type=PROBLEM_MEDIA_TYPE)
+    failed = "; ".join(f"{name}: {value}" for name, value in checks.items() if value != "ok")
+    raise NotReadyError(failed, checks=checks)
 
 
 @router.get("/version", response_model=VersionRead)

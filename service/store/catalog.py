@@ -232,7 +232,7 @@ class Catalog:
         with self._transaction() as conn:
             job = _job_in(conn, job_id, tenant)
             if job.status not in FINISHED:
-                raise JobNotFinishedError("The job is still queued or running.", job_id=job_id)
+                raise JobNotFinishedError(f"Job {job_id} is {job.status}; cancel it first.", job_id=job_id)
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def mark_running(self, job_id: str) -> JobRecord:

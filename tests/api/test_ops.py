@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from service.app import create_app
+from service.config import Settings
+from service.jobs.pool import WorkerPool
 from service.openapi_export import render
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
@@ -56,3 +60,16 @@ def test_openapi_error_responses_are_all_problem_json(client: TestClient) -> Non
             assert "500" in operation["responses"], (path, method)
     assert checked > 30
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_readiness_is_503_problem_when_workers_are_down(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(WorkerPool, "start", lambda self: None)  # the pool never comes up
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "/problems/not-ready"
+    assert problem["checks"] == {"store": "ok", "workers": "failed: worker pool not started"}
