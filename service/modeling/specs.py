@@ -80,7 +80,8 @@ class FitSpec:
     ``alpha`` given: one fit at that alpha (and a CV estimate of its error when ``cv`` is set).
     ``alpha`` None with ``cv``: the path, CV picks alpha by ``cv.rule``. ``alpha`` None without
     ``cv``: the path only, and the model is its smallest alpha. ``l1_ratio`` is ignored when
-    ``cv.l1_ratios`` is set. ``tol`` and ``max_iter`` go to the solver (see ``solver.solve_path``).
+    ``cv.l1_ratios`` is set. ``tol`` and ``max_iter`` go to the solver (see ``solver.solve_path``). Penalty factors scale
+    each column's penalty (0 = unpenalized); bounds box each coefficient on the original scale.
     """
 
     family: Family
@@ -92,6 +93,15 @@ class FitSpec:
     fit_intercept: bool = True
     tol: float = 1e-7
     max_iter: int = 100_000
+    # Per design column, on the original scale; None means 1 / unbounded everywhere.
+    penalty_factors: tuple[float, ...] | None = None
+    lower_bounds: tuple[float, ...] | None = None  # each <= 0, -inf for none
+    upper_bounds: tuple[float, ...] | None = None  # each >= 0, +inf for none
+    # glmnet's dfmax: the path stops once more than this many features are selected; a feature
+    # is selected when any of its design columns is nonzero (``column_features`` maps column ->
+    # feature index; None means each column is its own feature).
+    max_features: int | None = None
+    column_features: tuple[int, ...] | None = None
 
     def cv_metric(self) -> CVMetric:
         if self.cv is not None and self.cv.metric is not None:
