@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -101,6 +101,22 @@ def load_design(data_dir: Path, dataset_id: str, sha256: str, spec: DesignSpec) 
     return build_design(table, spec)
 
 
+def design_fit_spec(spec: FitSpec, design: Design) -> FitSpec:
+    """``spec`` with the per-design-column penalty factors, bounds and feature map of ``design``.
+
+    The request names features; only the built design knows the columns they became (one per
+    level of a categorical), so this happens here rather than when the job is submitted.
+    """
+    constraints = design.constraints
+    return replace(
+        spec,
+        penalty_factors=constraints.penalty_factors,
+        lower_bounds=constraints.lower_bounds,
+        upper_bounds=constraints.upper_bounds,
+        column_features=constraints.column_features,
+    )
+
+
 def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
     """Load, fit and save; the artifact file is written atomically before the result is reported."""
     checkpoint(0.0, "loading")
@@ -109,7 +125,7 @@ def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
     outcome = fit_model(
         design.X,
         design.y,
-        task.fit,
+        design_fit_spec(task.fit, design),
         sample_weight=design.sample_weight,
         fold_ids=design.fold_ids,
         n_classes=None if design.classes is None else len(design.classes),

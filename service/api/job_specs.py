@@ -15,6 +15,9 @@ def design_spec(job: JobCreate) -> DesignSpec:
         missing=job.missing,
         weights_column=job.weights_column,
         fold_column=None if job.cv is None else job.cv.fold_column,
+        # By feature name: the worker spreads them over the design columns once the design is built.
+        penalty_factors=tuple((job.penalty_factors or {}).items()),
+        bounds=tuple((job.bounds or {}).items()),
     )
 
 
@@ -43,6 +46,7 @@ def fit_spec(job: JobCreate) -> FitSpec:
         fit_intercept=job.fit_intercept,
         tol=job.solver.tol,
         max_iter=job.solver.max_iter,
+        max_features=job.max_features,
     )
 
 

@@ -6,7 +6,15 @@ import math
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from service.data.design import MissingPolicy
 from service.modeling import CVMetric, Family, SelectionRule
@@ -15,6 +23,21 @@ from service.store.records import JobStatus
 ID_PATTERN = r"^[0-9a-f]{32}$"
 ColumnName = Annotated[str, Field(min_length=1, max_length=1000)]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PenaltyFactor = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+BoundEnd = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _bound_contains_zero(bound: tuple[float | None, float | None]) -> tuple[float | None, float | None]:
+    """glmnet's rule: a box must contain 0 (lower <= 0 <= upper), so the null model stays feasible."""
+    lower, upper = bound
+    if lower is not None and lower > 0:
+        raise ValueError("the lower bound must be <= 0 (or null for none)")
+    if upper is not None and upper < 0:
+        raise ValueError("the upper bound must be >= 0 (or null for none)")
+    return bound
+
+
+Bound = Annotated[tuple[BoundEnd | None, BoundEnd | None], AfterValidator(_bound_contains_zero)]
 
 
 class Penalty(StrEnum):
@@ -82,10 +105,26 @@ class JobCreate(Strict):
     l1_ratio: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     standardize: bool = True
     fit_intercept: bool = True
+    penalty_factors: dict[ColumnName, PenaltyFactor] | None = Field(
+        default=None,
+        description="Per feature, a multiplier of its penalty (finite, >= 0; 0 leaves it unpenalized). "
+        "A categorical feature's factor applies to each of its levels; features not named keep 1.",
+    )
+    bounds: dict[ColumnName, Bound] | None = Field(
+        default=None,
+        description="Per feature, `[lower, upper]` on its coefficients (original scale), either end null "
+        "for none; lower <= 0 <= upper. A categorical feature's bounds apply to each of its levels.",
+    )
     weights_column: ColumnName | None = None
     missing: MissingPolicy = MissingPolicy.ERROR
     path: PathCreate = Field(default_factory=PathCreate)
     cv: CVCreate | None = Field(default_factory=CVCreate)
+    max_features: int | None = Field(
+        default=None,
+        ge=1,
+        description="Select at most this many features (a categorical counts once): the path stops "
+        "early and the CV rule chooses among the alphas that select at most this many (glmnet's dfmax).",
+    )
     solver: SolverCreate = Field(default_factory=SolverCreate)
     max_runtime_s: PositiveFinite | None = Field(
         default=None, description="End the job after this many seconds (capped by the server's job timeout)."
@@ -97,6 +136,18 @@ class JobCreate(Strict):
         if features is not None and len(set(features)) != len(features):
             raise ValueError("features must not repeat a column")
         return features
+
+    @field_validator("max_features")
+    @classmethod
+    def _room_for_unpenalized(cls, max_features: int | None, info: ValidationInfo) -> int | None:
+        # An unpenalized feature is in every fit (unless its bounds pin it to 0), so no alpha could
+        # keep fewer than that many: refuse now rather than fail the job later.
+        factors = info.data.get("penalty_factors") or {}
+        bounds = info.data.get("bounds") or {}
+        free = [n for n, f in factors.items() if f == 0 and tuple(bounds.get(n, (None, None))) != (0, 0)]
+        if max_features is not None and len(free) > max_features:
+            raise ValueError(f"{len(free)} features have penalty factor 0 and are always selected")
+        return max_features
 
     @model_validator(mode="after")
     def _consistent(self) -> JobCreate:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.data.spec import FAMILIES, DesignSpec
-from service.data.table import ColumnKind, quote
+from service.data.spec import FAMILIES, Bound, DesignSpec
+from service.data.table import ColumnKind, quote, short
 from service.errors import ValidationError
 
 Summary = Mapping[str, Any]
@@ -25,15 +26,20 @@ def check_design_columns(columns: Sequence[Summary], spec: DesignSpec) -> None:
     Raises one :class:`ValidationError` listing every problem in ``errors`` (``loc`` names the
     JobCreate field, ``["body", "features", i]`` for one feature): unknown family or column, a
     categorical target for gaussian, a categorical binomial target without exactly two levels, a
-    categorical weights column, a column in two roles, a repeated feature, no features at all.
+    categorical weights column, a column in two roles, a repeated feature, no features at all; a
+    ``penalty_factors`` or ``bounds`` entry for a name that is not a feature, or with a value the fit
+    cannot take (``loc`` ``["body", "penalty_factors", name]``, the detail starting
+    ``penalty_factors.<name>:``).
     """
     by_name = {c["name"]: c for c in columns}
+    names = [c["name"] for c in columns]
     errors = [
         *_family_errors(spec),
         *_target_errors(by_name, spec),
         *_weights_errors(by_name, spec),
         *_fold_errors(by_name, spec),
-        *_feature_errors(by_name, spec, [c["name"] for c in columns]),
+        *_feature_errors(by_name, spec, names),
+        *_constraint_errors(by_name, spec, names),
     ]
     if errors:
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
@@ -127,4 +133,56 @@ def _feature_problem(
         return f"{quote(name)} is the weights or fold column and cannot be a feature", "role_conflict"
     if name in seen:
         return f"{quote(name)} is listed twice", "duplicate_feature"
+    return None
+
+
+def _constraint_errors(
+    by_name: Mapping[str, Summary], spec: DesignSpec, names: list[str]
+) -> list[dict[str, Any]]:
+    features = set(spec.feature_names(names))
+    entries: list[tuple[str, str, str | None]] = [
+        ("penalty_factors", name, _penalty_factor_problem(value)) for name, value in spec.penalty_factors
+    ]
+    entries += [("bounds", name, _bound_problem(value)) for name, value in spec.bounds]
+    errors: list[dict[str, Any]] = []
+    for field, name, value_problem in entries:
+        problem = _constraint_key_problem(name, by_name, spec, features)
+        if problem is None and value_problem is not None:
+            problem = value_problem, "value_error"
+        if problem is not None:
+            msg = f"{field}.{short(name)}: {problem[0]}"
+            errors.append({"loc": ["body", field, name], "msg": msg, "type": problem[1]})
+    return errors
+
+
+def _constraint_key_problem(
+    name: str, by_name: Mapping[str, Summary], spec: DesignSpec, features: set[str]
+) -> tuple[str, str] | None:
+    if name in features:
+        return None
+    if name not in by_name:
+        return f"the dataset has no column named {quote(name)}", "unknown_column"
+    if name == spec.target:
+        return f"{quote(name)} is the target, not a feature", "not_a_feature"
+    if name in (spec.weights_column, spec.fold_column):
+        return f"{quote(name)} is the weights or fold column, not a feature", "not_a_feature"
+    return f"{quote(name)} is not among the features", "not_a_feature"
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _penalty_factor_problem(value: float) -> str | None:
+    if not (_finite_number(value) and value >= 0):
+        return "a penalty factor must be a finite number >= 0"
+    return None
+
+
+def _bound_problem(bound: Bound) -> str | None:
+    lower, upper = bound
+    if not all(end is None or _finite_number(end) for end in bound):
+        return "bounds must be finite numbers or null"
+    if (lower is not None and lower > 0) or (upper is not None and upper < 0):
+        return "bounds must satisfy lower <= 0 <= upper"
     return None

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.data.checks import FIELD_LOCS, check_design_columns
+from service.data.constraints import ColumnConstraints, column_constraints
 from service.data.encoder import DesignEncoder, FeatureEncoding
 from service.data.spec import FAMILIES, DesignSpec, MissingPolicy, TargetKind
 from service.data.table import Column, ColumnKind, Table, first_row, quote, short
@@ -16,6 +17,7 @@ from service.errors import InvalidDataError, ValidationError
 
 __all__ = [
     "FAMILIES",
+    "ColumnConstraints",
     "Design",
     "DesignEncoder",
     "DesignSpec",
@@ -37,7 +39,8 @@ class Design:
     ``y`` is float64 for gaussian and int64 class codes 0..K-1 for classification, ``classes`` the
     original labels in code order (strings for a categorical target; ints for an integer-valued
     numeric one, floats otherwise). ``fold_ids`` are codes 0..F-1 in sorted order of the fold
-    column's distinct values. ``eq=False``: arrays have no single-valued equality.
+    column's distinct values. ``constraints`` carries the spec's per-feature penalty factors and
+    bounds to the design columns. ``eq=False``: arrays have no single-valued equality.
     """
 
     X: NDArray[np.float64]
@@ -46,6 +49,7 @@ class Design:
     sample_weight: NDArray[np.float64] | None
     fold_ids: NDArray[np.int64] | None
     encoder: DesignEncoder
+    constraints: ColumnConstraints
 
 
 def build_design(table: Table, spec: DesignSpec) -> Design:
@@ -60,7 +64,8 @@ def build_design(table: Table, spec: DesignSpec) -> Design:
     weights = None if spec.weights_column is None else _weights(table.column(spec.weights_column))
     folds = None if spec.fold_column is None else _folds(table.column(spec.fold_column))
     encoder = DesignEncoder.learn(table, spec.feature_names(table.names), spec.missing)
-    return Design(encoder.transform(table), y, classes, weights, folds, encoder)
+    constraints = column_constraints(encoder, spec)
+    return Design(encoder.transform(table), y, classes, weights, folds, encoder, constraints)
 
 
 def _reject_missing(column: Column, role: str) -> None:

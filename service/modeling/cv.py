@@ -33,16 +33,14 @@ def summarize(scores: FloatArray, fold_weight: FloatArray) -> tuple[FloatArray, 
 
 
 def _score_fold(
-    problem: Problem, test: IntArray, coef: FloatArray, intercept: FloatArray, metric: CVMetric
+    problem: Problem, test: IntArray, coef: FloatArray, intercept: FloatArray, metric: CVMetric, n_alphas: int
 ) -> FloatArray:
     X, y, w = problem.X[test], problem.y[test], problem.w[test]
-    return np.array(
-        [
-            fold_score(metric, problem.family, y, linear_predictor(X, b, c), w)
-            for b, c in zip(intercept, coef, strict=True)
-        ],
-        dtype=np.float64,
-    )
+    scores = np.full(n_alphas, np.nan)
+    # A fold's path may stop early (max_features); its missing alphas count as undefined.
+    for i, (b, c) in enumerate(zip(intercept, coef, strict=True)):
+        scores[i] = fold_score(metric, problem.family, y, linear_predictor(X, b, c), w)
+    return scores
 
 
 def cross_validate(
@@ -60,11 +58,14 @@ def cross_validate(
     fold_weight = np.empty(n_folds, dtype=np.float64)
     for k in range(n_folds):
         test = np.flatnonzero(fold_ids == k)
-        train = fold_ids != k
-        if not problem.w[train].sum() > 0:
+        w_train = np.where(fold_ids != k, problem.w, 0.0)
+        if not w_train.sum() > 0:
             raise invalid(folds_field, f"the training rows of fold {k} all have weight zero")
-        fitted = SolverInput.build(problem.rows(train)).solve(l1_ratio, alphas, progress.solve("cv"))
-        scores[k] = _score_fold(problem, test, fitted.coef, fitted.intercept, metric)
+        # Held-out rows get weight zero: the fold shares X with every other fold, no copy.
+        fitted = SolverInput.build(problem.with_weights(w_train)).solve(
+            l1_ratio, alphas, progress.solve("cv")
+        )
+        scores[k] = _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])
         fold_weight[k] = problem.w[test].sum()
         progress.finish("cv")
     mean, se = summarize(scores, fold_weight)

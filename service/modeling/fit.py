@@ -17,7 +17,7 @@ from service.modeling.progress import Progress
 from service.modeling.results import Convergence, CVCurve, CVResult, FitOutcome, Selection
 from service.modeling.selection import best_curve, chosen_index
 from service.modeling.specs import Checkpoint, Family, FitSpec, FloatArray, IntArray
-from service.modeling.validation import check_fold_ids, check_spec
+from service.modeling.validation import check_fold_ids, check_spec, invalid
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,11 @@ def _full_fit(problem: Problem, spec: FitSpec, l1_ratio: float, progress: Progre
     else:
         n, p = problem.X.shape
         alphas, stage = alpha_grid(spec.path, prepared.alpha_max(l1_ratio), n, p), "path"
-    fitted = prepared.solve(l1_ratio, alphas, progress.solve(stage))
+    # glmnet's early stop when the deviance ratio saturates applies to generated grids only.
+    saturation = spec.alpha is None and spec.path.alphas is None
+    fitted = prepared.solve(l1_ratio, alphas, progress.solve(stage), saturation)
+    if fitted.alphas.shape[0] == 0:
+        raise invalid("max_features", "is smaller than the number of features every model keeps")
     progress.finish(stage)
     return fitted
 

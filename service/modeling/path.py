@@ -46,45 +46,46 @@ class FittedPath:
 
 @dataclass(frozen=True)
 class SolverInput:
-    """A problem prepared for the solver: its standardization and the standardized active design."""
+    """A problem prepared for the solver: its standardization and the bounds on that scale."""
 
     problem: Problem
     standardization: Standardization
-    X: FloatArray
+    lower: FloatArray
+    upper: FloatArray
 
     @classmethod
     def build(cls, problem: Problem) -> SolverInput:
-        standardization = fit_standardization(
-            problem.X, problem.w, problem.standardize, problem.fit_intercept
-        )
-        return cls(problem=problem, standardization=standardization, X=standardization.transform(problem.X))
+        pr = problem
+        standardization = fit_standardization(pr.X, pr.w, pr.standardize, pr.fit_intercept)
+        lower, upper = standardization.bounds(pr.lower, pr.upper)
+        return cls(problem=pr, standardization=standardization, lower=lower, upper=upper)
 
     def alpha_max(self, l1_ratio: float) -> float:
-        pr = self.problem
-        return alpha_max(self.X, pr.y, pr.w, pr.family, l1_ratio, pr.fit_intercept, pr.n_classes)
+        pr, st = self.problem, self.standardization
+        return alpha_max(
+            pr.X, pr.y, pr.w, pr.family, l1_ratio, pr.fit_intercept, pr.n_classes,
+            pr.penalty_factors, self.lower, self.upper, center=st.mean, scale=st.scale,
+        )  # fmt: skip
 
-    def solve(self, l1_ratio: float, alphas: FloatArray, progress: PathProgress | None) -> FittedPath:
-        pr = self.problem
+    def solve(
+        self, l1_ratio: float, alphas: FloatArray, progress: PathProgress | None, saturation: bool = False
+    ) -> FittedPath:
+        """The path over ``alphas`` (a prefix of them when it stops early)."""
+        pr, st = self.problem, self.standardization
         solution = solve_path(
-            self.X,
-            pr.y,
-            pr.w,
-            pr.family,
-            l1_ratio,
-            alphas,
-            pr.fit_intercept,
-            pr.tol,
-            pr.max_iter,
-            progress,
-            n_classes=pr.n_classes,
-        )
-        coef_std = self.standardization.expand(solution.coef)
-        coef, intercept = self.standardization.to_original(coef_std, solution.intercept)
+            pr.X, pr.y, pr.w, pr.family, l1_ratio, alphas, pr.fit_intercept, pr.tol, pr.max_iter, progress,
+            n_classes=pr.n_classes, penalty_factors=pr.penalty_factors, lower=self.lower, upper=self.upper,
+            max_features=pr.max_features, column_features=pr.column_features, saturation=saturation,
+            center=st.mean, scale=st.scale,
+        )  # fmt: skip
+        coef_std = solution.coef
+        coef, intercept = st.to_original(coef_std, solution.intercept)
         if pr.family == Family.MULTINOMIAL:
             # A common shift of all intercepts leaves every probability unchanged; glmnet reports
             # them centered on the original scale.
             intercept = intercept - intercept.mean(axis=1, keepdims=True)
-        return FittedPath(alphas, coef, coef_std, intercept, solution, self.standardization)
+        solved = alphas[: coef.shape[0]]
+        return FittedPath(solved, coef, coef_std, intercept, solution, st)
 
 
 def path_result(problem: Problem, fitted: FittedPath, l1_ratio: float) -> PathResult:

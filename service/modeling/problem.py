@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from service.modeling.specs import BoolArray, Family, FitSpec, FloatArray, IntArray
+from service.modeling.specs import Family, FitSpec, FloatArray, IntArray
 from service.modeling.validation import (
     check_class_target,
+    check_column_options,
     check_design,
     check_gaussian_target,
     normalized_weights,
@@ -20,7 +22,7 @@ from service.modeling.validation import (
 class Problem:
     """Design (original scale), target, weights summing to n, and how to fit them."""
 
-    X: FloatArray
+    X: Any  # dense (n, p) or scipy.sparse CSC
     y: FloatArray | IntArray
     w: FloatArray
     family: Family
@@ -29,23 +31,27 @@ class Problem:
     fit_intercept: bool
     tol: float
     max_iter: int
+    penalty_factors: FloatArray  # (p,) per design column
+    lower: FloatArray  # (p,) original scale, <= 0
+    upper: FloatArray  # (p,) original scale, >= 0
+    max_features: int | None = None
+    column_features: IntArray | None = None
 
     @property
     def width(self) -> int:
         """K': coefficient vectors per column (K for multinomial, else 1)."""
         return self.n_classes if self.family == Family.MULTINOMIAL else 1
 
-    def rows(self, keep: BoolArray) -> Problem:
-        """The problem on a subset of rows, weights renormalized to sum to its row count.
+    def with_weights(self, w: FloatArray) -> Problem:
+        """The same problem under other observation weights (a CV fold: zero on held-out rows).
 
-        The caller makes sure the kept rows carry positive weight.
+        The caller makes sure some row keeps a positive weight.
         """
-        w = self.w[keep]
-        return replace(self, X=self.X[keep], y=self.y[keep], w=w * (w.shape[0] / float(w.sum())))
+        return replace(self, w=w * (np.count_nonzero(w) / float(w.sum())))
 
 
 def build_problem(
-    X: npt.NDArray[np.float64],
+    X: Any,
     y: npt.ArrayLike,
     spec: FitSpec,
     sample_weight: npt.ArrayLike | None,
@@ -58,6 +64,7 @@ def build_problem(
         target, k = check_gaussian_target(y, design.shape[0]), 1
     else:
         target, k = check_class_target(y, w, spec.family, n_classes)
+    factors, lower, upper, features = check_column_options(spec, design.shape[1])
     return Problem(
         X=design,
         y=target,
@@ -68,4 +75,9 @@ def build_problem(
         fit_intercept=spec.fit_intercept,
         tol=spec.tol,
         max_iter=spec.max_iter,
+        penalty_factors=factors,
+        lower=lower,
+        upper=upper,
+        max_features=spec.max_features,
+        column_features=features,
     )

@@ -2,96 +2,127 @@
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.special import expit
+from typing import Any
 
-from service.modeling.gaussian_solver import WeightedLeastSquares, solve_enet_path
-from service.modeling.link import one_hot, probabilities
-from service.modeling.logistic_problem import LogisticProblem, null_intercepts
-from service.modeling.logistic_solver import solve_logistic_path
-from service.modeling.ridge_solver import solve_ridge_path
+import numpy as np
+
+from service.modeling.gaussian_engine import GaussianData, ResidualSolver, gaussian_path
+from service.modeling.gaussian_engine import solve_at as gaussian_solve_at
+from service.modeling.logistic_engine import LogisticData, NewtonSolver, logistic_path
+from service.modeling.logistic_engine import solve_at as newton_solve_at
+from service.modeling.logistic_problem import PROBABILITY_FLOOR
+from service.modeling.path_control import PathControl
+from service.modeling.penalty import Penalty
+from service.modeling.ridge_solver import closed_form_applies, solve_ridge_path
 from service.modeling.solution import PathProgress, PathSolution
 from service.modeling.specs import Family, FloatArray, IntArray
 
 # Everything above this module (standardization, path alphas, CV, selection, metrics) calls only
-# these two functions; the engines behind them (scikit-learn today) can be swapped without touching
-# it. Both work on the solver's design: the active, standardized-if-requested columns, with
-# weights normalized to sum to n.
+# these two functions. Both take the design as given (dense, or scipy.sparse CSC) plus the column
+# ``center`` and ``scale`` of the standardization, applied on the fly: X is never copied.
 
 __all__ = ["PathProgress", "PathSolution", "alpha_max", "solve_path"]
 
 # glmnet's convention for ridge: alpha_max is computed as if l1_ratio were at least 1e-3, which
 # gives a finite start where (nearly) all coefficients are (nearly) zero.
 MIN_L1_RATIO_FOR_ALPHA_MAX = 1e-3
+# The null model (intercept and unpenalized columns only) is solved to this KKT/gap tolerance.
+NULL_MODEL_TOL = 1e-13
 
 
-def _logistic_problem(
-    X: FloatArray,
-    y: FloatArray | IntArray,
-    w: FloatArray,
-    family: Family,
-    n_classes: int,
-    fit_intercept: bool,
-) -> LogisticProblem:
-    return LogisticProblem(
-        X=X,
-        y=np.asarray(y, dtype=np.int64),
-        w=w,
-        n_classes=n_classes,
-        multinomial=family == Family.MULTINOMIAL,
-        fit_intercept=fit_intercept,
-    )
+def _penalty(
+    p: int, l1_ratio: float, factors: FloatArray | None, lower: FloatArray | None, upper: FloatArray | None
+) -> Penalty:
+    return Penalty.build(p, l1_ratio, factors, lower, upper)
+
+
+def _standardization(
+    p: int, center: FloatArray | None, scale: FloatArray | None
+) -> tuple[FloatArray, FloatArray]:
+    mean = np.zeros(p) if center is None else np.asarray(center, dtype=np.float64)
+    sd = np.ones(p) if scale is None else np.asarray(scale, dtype=np.float64)
+    return mean, sd
+
+
+def _present_classes(y: IntArray, w: FloatArray, n_classes: int) -> IntArray:
+    totals = np.bincount(y, weights=w, minlength=n_classes)
+    return np.flatnonzero(totals > 0).astype(np.int64)
 
 
 def null_gradient(
-    X: FloatArray,
+    X: Any,
     y: FloatArray | IntArray,
     w: FloatArray,
     family: Family,
-    n_classes: int,
     fit_intercept: bool,
+    n_classes: int,
+    penalty: Penalty,
+    center: FloatArray,
+    scale: FloatArray,
 ) -> FloatArray:
-    """Gradient (p, K') of the loss w.r.t. the coefficients at the intercept-only (or zero) model."""
-    n = X.shape[0]
+    """Minus the loss gradient (p, K') at the null model: intercept and unpenalized columns fitted,
+    every penalized column held at zero."""
+    pinned = (
+        np.where(penalty.factors > 0.0, 0.0, penalty.lower),
+        np.where(penalty.factors > 0.0, 0.0, penalty.upper),
+    )
+    null = Penalty(penalty.l1_ratio, np.zeros_like(penalty.factors), pinned[0], pinned[1])
+    needs_fit = bool(np.any(null.free))
     if family == Family.GAUSSIAN:
         target = np.asarray(y, dtype=np.float64)
-        residual = target - (float(w @ target) / n if fit_intercept else 0.0)
+        data = GaussianData.build(X, target, w, center, scale, fit_intercept)
         if fit_intercept and np.ptp(target[w > 0]) == 0.0:
             # A constant target is fitted exactly by the intercept; rounding in its mean must
             # not produce a spurious, tiny alpha_max.
-            residual = np.zeros_like(target)
-        gradient: FloatArray = -(X.T @ (w * residual) / n)[:, np.newaxis]
-        return gradient
-    problem = _logistic_problem(X, y, w, family, n_classes, fit_intercept)
-    intercept = null_intercepts(problem)
-    eta = np.broadcast_to(intercept, (n, problem.width))
-    if problem.multinomial:
-        fitted = probabilities(eta, Family.MULTINOMIAL) - one_hot(problem.y, n_classes)
-    else:
-        fitted = expit(eta) - (problem.y == 1)[:, np.newaxis]
-    return np.asarray(X.T @ (fitted * w[:, np.newaxis]) / n, dtype=np.float64)
+            return np.zeros((X.shape[1], 1))
+        solver = ResidualSolver(data, null)
+        if needs_fit:
+            gaussian_solve_at(solver, 1.0, null.free.copy(), NULL_MODEL_TOL, 100_000)
+        return solver.q[:, np.newaxis]
+    ldata = LogisticData.build(
+        X, np.asarray(y, dtype=np.int64), w, family, n_classes, center, scale, fit_intercept
+    )
+    newton = NewtonSolver(ldata, null)
+    if needs_fit:
+        newton_solve_at(newton, 1.0, null.free.copy(), NULL_MODEL_TOL, 100_000)
+    return newton.q
 
 
 def alpha_max(
-    X: FloatArray,
+    X: Any,
     y: FloatArray | IntArray,
     w: FloatArray,
     family: Family,
     l1_ratio: float,
     fit_intercept: bool,
     n_classes: int = 1,
+    penalty_factors: FloatArray | None = None,
+    lower: FloatArray | None = None,
+    upper: FloatArray | None = None,
+    *,
+    center: FloatArray | None = None,
+    scale: FloatArray | None = None,
 ) -> float:
-    """The smallest alpha at which every coefficient is zero: max |gradient at the null model| / l1_ratio.
+    """The smallest alpha at which every penalized coefficient is zero.
 
-    For l1_ratio below 1e-3 (ridge included) the divisor is 1e-3, as glmnet does. Returns 0.0
-    when the design has no columns or the null model already fits perfectly.
+    ``max_j push_j / pf_j / l1_ratio`` over penalized columns, where push is the loss gradient at the
+    null model in the directions the bounds allow. For l1_ratio below 1e-3 (ridge included) the
+    divisor is 1e-3, as glmnet does. Returns 0.0 when no column could move.
     """
-    gradient = null_gradient(X, y, w, family, n_classes, fit_intercept)
-    return float(np.max(np.abs(gradient), initial=0.0)) / max(l1_ratio, MIN_L1_RATIO_FOR_ALPHA_MAX)
+    p = X.shape[1]
+    penalty = _penalty(p, l1_ratio, penalty_factors, lower, upper)
+    mean, sd = _standardization(p, center, scale)
+    q = null_gradient(X, y, w, family, fit_intercept, n_classes, penalty, mean, sd)
+    push = np.max(np.stack([penalty.allowed_push(q[:, k]) for k in range(q.shape[1])]), axis=0) if p else q
+    penalized = (penalty.factors > 0.0) & penalty.free
+    if not np.any(penalized):
+        return 0.0
+    ratio = push[penalized] / penalty.factors[penalized]
+    return float(np.max(ratio)) / max(l1_ratio, MIN_L1_RATIO_FOR_ALPHA_MAX)
 
 
 def solve_path(
-    X: FloatArray,
+    X: Any,
     y: FloatArray | IntArray,
     w: FloatArray,
     family: Family,
@@ -103,35 +134,120 @@ def solve_path(
     checkpoint: PathProgress | None = None,
     *,
     n_classes: int = 1,
+    penalty_factors: FloatArray | None = None,
+    lower: FloatArray | None = None,
+    upper: FloatArray | None = None,
+    max_features: int | None = None,
+    column_features: IntArray | None = None,
+    saturation: bool = False,
+    center: FloatArray | None = None,
+    scale: FloatArray | None = None,
 ) -> PathSolution:
     """Minimize the objective at each of the decreasing ``alphas``, warm-starting along the path.
 
-    Gaussian: ``1/(2n) sum w_i (y_i - b - x_i.beta)^2 + alpha * sum_j (l1_ratio |beta_j| +
-    (1-l1_ratio)/2 beta_j^2)``; binomial/multinomial: the mean weighted negative log-likelihood
-    plus the same penalty. ``w`` sums to n; ``y`` is float for gaussian, class codes 0..K-1
-    (``n_classes`` = K) otherwise.
+    Gaussian: ``1/(2W) sum w_i (y_i - b - z_i.beta)^2 + alpha * sum_j pf_j (l1_ratio |beta_j| +
+    (1-l1_ratio)/2 beta_j^2)`` subject to ``lower <= beta <= upper``, where W = sum w and
+    ``z_ij = (x_ij - center_j) / scale_j``; binomial/multinomial: the weighted mean negative
+    log-likelihood plus the same penalty. ``y`` is float for gaussian, class codes 0..K-1
+    (``n_classes`` = K) otherwise. Coefficients and intercepts are for the z columns.
 
-    What ``tol`` means, and so ``converged``:
-      - gaussian, l1_ratio > 0 (coordinate descent): the duality gap, recomputed here from the
-        solution, is at most ``tol`` times the weighted variance of y (scikit-learn's criterion);
-        ``dual_gap`` is that gap in objective units and ``n_iter`` counts coordinate-descent epochs.
-      - gaussian ridge: solved in closed form; always converged, ``n_iter`` 0, ``dual_gap`` shown.
-      - logistic with lbfgs (l1_ratio == 0): scipy's L-BFGS-B reports success, i.e. the largest
-        projected gradient component is at most ``tol`` (or the relative decrease of the objective
-        fell below 64 machine epsilons, scipy's ``ftol``).
-      - logistic with l1_ratio > 0 (proximal Newton, ``newton_solver``): the largest KKT violation
-        is at most ``tol``; ``max_iter`` caps both the Newton cycles and each inner
-        coordinate-descent solve, and ``n_iter`` sums the coordinate-descent epochs.
-      For logistic, ``dual_gap`` is the largest KKT violation (``logistic_problem.kkt_residual``,
-      in gradient units of the objective), comparable across engines; lbfgs's ``n_iter`` counts
-      its iterations.
+    The path stops early before the first solution selecting more than ``max_features`` features
+    (``column_features`` groups columns into features) and, with ``saturation``, when the
+    deviance ratio saturates (glmnet's rule); the solution then holds fewer alphas.
+
+    What ``tol`` means, and so ``converged``: gaussian, the duality gap is at most ``tol`` times
+    the weighted variance of y (``dual_gap`` is that gap in objective units); logistic, the largest
+    KKT violation is at most ``tol`` (``dual_gap`` holds that violation). ``n_iter`` counts
+    coordinate-descent epochs over the working sets.
     """
     alphas = np.asarray(alphas, dtype=np.float64)
+    p = X.shape[1]
+    penalty = _penalty(p, l1_ratio, penalty_factors, lower, upper)
+    mean, sd = _standardization(p, center, scale)
+    control = PathControl(max_features, column_features, saturation)
     if family == Family.GAUSSIAN:
-        ls = WeightedLeastSquares.build(X, np.asarray(y, dtype=np.float64), w, fit_intercept)
-        if l1_ratio == 0.0 or X.shape[1] == 0:
-            # Without columns the closed form is just the intercept; coordinate descent needs one.
-            return solve_ridge_path(ls, alphas, checkpoint)
-        return solve_enet_path(ls, l1_ratio, alphas, tol, max_iter, checkpoint)
-    problem = _logistic_problem(X, y, w, family, n_classes, fit_intercept)
-    return solve_logistic_path(problem, l1_ratio, alphas, tol, max_iter, checkpoint)
+        data = GaussianData.build(X, np.asarray(y, dtype=np.float64), w, mean, sd, fit_intercept)
+        if max_features is None and closed_form_applies(data, penalty):
+            return solve_ridge_path(data, penalty, alphas, checkpoint)
+        return gaussian_path(data, penalty, alphas, tol, max_iter, checkpoint, control)
+    codes = np.asarray(y, dtype=np.int64)
+    present = _present_classes(codes, w, n_classes)
+    if present.shape[0] < 2:
+        return _single_class_path(p, family, n_classes, present, fit_intercept, alphas)
+    if family == Family.MULTINOMIAL and present.shape[0] < n_classes:
+        return _absent_classes_path(
+            X,
+            codes,
+            w,
+            present,
+            n_classes,
+            penalty,
+            mean,
+            sd,
+            fit_intercept,
+            alphas,
+            tol,
+            max_iter,
+            checkpoint,
+            control,
+        )
+    ldata = LogisticData.build(X, codes, w, family, n_classes, mean, sd, fit_intercept)
+    return logistic_path(ldata, penalty, alphas, tol, max_iter, checkpoint, control)
+
+
+def _single_class_path(
+    p: int, family: Family, n_classes: int, present: IntArray, fit_intercept: bool, alphas: FloatArray
+) -> PathSolution:
+    """Only one class has weight (a CV fold can do that): zero coefficients, floored intercepts."""
+    width = n_classes if family == Family.MULTINOMIAL else 1
+    intercept = np.zeros(width)
+    if fit_intercept and present.shape[0] == 1:
+        floor = np.log(PROBABILITY_FLOOR)
+        if family == Family.MULTINOMIAL:
+            intercept[:] = floor
+            intercept[present[0]] = 0.0
+            intercept -= intercept.mean()
+        else:
+            intercept[0] = -floor if present[0] == 1 else floor
+    m = alphas.shape[0]
+    return PathSolution(
+        coef=np.zeros((m, p, width)),
+        intercept=np.tile(intercept, (m, 1)),
+        n_iter=np.zeros(m, dtype=np.int64),
+        dual_gap=np.zeros(m),
+        converged=np.full(m, fit_intercept or present.shape[0] == 0, dtype=np.bool_),
+    )
+
+
+def _absent_classes_path(
+    X: Any,
+    codes: IntArray,
+    w: FloatArray,
+    present: IntArray,
+    n_classes: int,
+    penalty: Penalty,
+    mean: FloatArray,
+    sd: FloatArray,
+    fit_intercept: bool,
+    alphas: FloatArray,
+    tol: float,
+    max_iter: int,
+    checkpoint: PathProgress | None,
+    control: PathControl,
+) -> PathSolution:
+    """Fit the present classes only; absent ones get zero coefficients and probability ~1e-9."""
+    reduced = np.searchsorted(present, codes).clip(0, present.shape[0] - 1)
+    ldata = LogisticData.build(X, reduced, w, Family.MULTINOMIAL, present.shape[0], mean, sd, fit_intercept)
+    part = logistic_path(ldata, penalty, alphas, tol, max_iter, checkpoint, control)
+    m, p = part.coef.shape[0], part.coef.shape[1]
+    coef = np.zeros((m, p, n_classes))
+    coef[:, :, present] = part.coef
+    intercept = np.zeros((m, n_classes))
+    intercept[:, present] = part.intercept
+    if fit_intercept:
+        absent = np.setdiff1d(np.arange(n_classes), present)
+        intercept[:, absent] = part.intercept.min(axis=1, keepdims=True) - 2.0 * abs(
+            np.log(PROBABILITY_FLOOR)
+        )
+        intercept -= intercept.mean(axis=1, keepdims=True)
+    return PathSolution(coef, intercept, part.n_iter, part.dual_gap, part.converged & fit_intercept)

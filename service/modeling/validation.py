@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from service.errors import InvalidDataError, ValidationError
 from service.modeling.specs import (
@@ -70,7 +72,15 @@ def _check_cv(cv: CVSpec, family: Family) -> None:
         raise invalid("cv.l1_ratios", "must be a non-empty list of numbers in [0, 1]")
 
 
-def check_design(X: npt.NDArray[np.float64]) -> FloatArray:
+def check_design(X: Any) -> Any:
+    """A 2-D float64 design, dense or scipy.sparse (kept sparse, as CSC), all finite."""
+    if sp.issparse(X):
+        csc = sp.csc_matrix(X, dtype=np.float64)
+        if csc.shape[0] == 0:
+            raise InvalidDataError("The data has no rows to fit.")
+        if not np.all(np.isfinite(csc.data)):
+            raise InvalidDataError("The design matrix contains missing or non-finite values.")
+        return csc
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {X.shape}")
@@ -79,6 +89,34 @@ def check_design(X: npt.NDArray[np.float64]) -> FloatArray:
     if not np.all(np.isfinite(X)):
         raise InvalidDataError("The design matrix contains missing or non-finite values.")
     return X
+
+
+def _column_vector(values: tuple[float, ...] | None, p: int, field: str, default: float) -> FloatArray:
+    if values is None:
+        return np.full(p, default)
+    vector = np.asarray(values, dtype=np.float64)
+    if vector.shape != (p,):
+        raise invalid(field, f"needs one value per design column ({p}), got {vector.shape[0]}")
+    return vector
+
+
+def check_column_options(spec: FitSpec, p: int) -> tuple[FloatArray, FloatArray, FloatArray, IntArray | None]:
+    """Penalty factors (finite, >= 0), bounds (lower <= 0 <= upper) and the column -> feature map."""
+    factors = _column_vector(spec.penalty_factors, p, "penalty_factors", 1.0)
+    if not np.all(np.isfinite(factors) & (factors >= 0)):
+        raise invalid("penalty_factors", "must be finite and non-negative")
+    lower = _column_vector(spec.lower_bounds, p, "bounds", -np.inf)
+    upper = _column_vector(spec.upper_bounds, p, "bounds", np.inf)
+    if np.any(np.isnan(lower) | np.isnan(upper)) or np.any(lower > 0) or np.any(upper < 0):
+        raise invalid("bounds", "each [lower, upper] must satisfy lower <= 0 <= upper")
+    if spec.max_features is not None and spec.max_features < 1:
+        raise invalid("max_features", "must be at least 1")
+    features = None
+    if spec.column_features is not None:
+        features = np.asarray(spec.column_features, dtype=np.int64)
+        if features.shape != (p,):
+            raise ValueError(f"column_features must have shape ({p},), got {features.shape}")
+    return factors, lower, upper, features
 
 
 def normalized_weights(sample_weight: npt.ArrayLike | None, n: int) -> FloatArray:

@@ -45,9 +45,60 @@ def job_on(csv_body: bytes, **fields: Any) -> Request:
     return send
 
 
+def raw_job(json_text: str) -> Request:
+    """A job body sent as text, for what json= cannot send (NaN, Infinity: Python's json reads them)."""
+
+    def send(c: TestClient, w: World) -> httpx.Response:
+        body = f'{{"dataset_id": "{w.dataset_id}", "target": "y", {json_text}}}'
+        return c.post("/v1/jobs", content=body.encode(), headers={"Content-Type": "application/json"})
+
+    return send
+
+
+WEIGHTED_CSV = b"x,w,y\n1,1,1\n2,1,2\n3,2,4\n4,1,5\n"
+
+
 def predict(body: dict[str, Any]) -> Request:
     return lambda c, w: c.post(f"/v1/models/{w.model_id}/predictions", json=body)
 
+
+# Bad penalty_factors / bounds / max_features: each answers a validation problem whose first error's
+# loc is ["body", field, feature] (["body", "max_features"] for max_features).
+CONSTRAINT_CASES: dict[str, tuple[Request, str, str | None]] = {
+    "penalty factor for the target": (job(penalty_factors={"y": 0.0}), "penalty_factors", "y"),
+    "penalty factor for no column": (job(penalty_factors={"nope": 0.0}), "penalty_factors", "nope"),
+    "penalty factor for the weights column": (
+        job_on(WEIGHTED_CSV, target="y", weights_column="w", penalty_factors={"w": 0.0}, cv={"folds": 2}),
+        "penalty_factors",
+        "w",
+    ),
+    "penalty factor for a column not among the features": (
+        job(features=["age", "bmi"], penalty_factors={"s1": 0.5}),
+        "penalty_factors",
+        "s1",
+    ),
+    "negative penalty factor": (job(penalty_factors={"age": -1.0}), "penalty_factors", "age"),
+    "NaN penalty factor": (raw_job('"penalty_factors": {"age": NaN}'), "penalty_factors", "age"),
+    "infinite penalty factor": (raw_job('"penalty_factors": {"age": Infinity}'), "penalty_factors", "age"),
+    "penalty factor not a number": (job(penalty_factors={"age": "low"}), "penalty_factors", "age"),
+    "bounds for the target": (job(bounds={"y": [0.0, None]}), "bounds", "y"),
+    "bounds for no column": (job(bounds={"nope": [None, 0.0]}), "bounds", "nope"),
+    "bounds lower above zero": (job(bounds={"bmi": [1.0, None]}), "bounds", "bmi"),
+    "bounds upper below zero": (job(bounds={"bmi": [None, -1.0]}), "bounds", "bmi"),
+    "bounds lower above upper": (job(bounds={"bmi": [2.0, 1.0]}), "bounds", "bmi"),
+    "bounds infinite end": (raw_job('"bounds": {"bmi": [-Infinity, null]}'), "bounds", "bmi"),
+    "bounds NaN end": (raw_job('"bounds": {"bmi": [null, NaN]}'), "bounds", "bmi"),
+    "bounds with three ends": (job(bounds={"bmi": [0.0, 1.0, 2.0]}), "bounds", "bmi"),
+    "bounds not a pair": (job(bounds={"bmi": 0.0}), "bounds", "bmi"),
+    "max_features zero": (job(max_features=0), "max_features", None),
+    "max_features negative": (job(max_features=-3), "max_features", None),
+    "max_features fractional": (job(max_features=2.5), "max_features", None),
+    "max_features below the unpenalized features": (
+        job(penalty_factors={"age": 0.0, "sex": 0.0, "bmi": 0.5}, max_features=1),
+        "max_features",
+        None,
+    ),
+}
 
 CASES: dict[str, tuple[Request, int, str]] = {
     "csv inf value": (csv(b"a,y\n1,2\ninf,3\n"), 422, "/problems/invalid-dataset"),
@@ -133,8 +184,9 @@ CASES: dict[str, tuple[Request, int, str]] = {
     "lasso with l1_ratio 0.5": (job(l1_ratio=0.5), 422, "/problems/validation"),
     "auc for gaussian": (job(cv={"metric": "auc"}), 422, "/problems/validation"),
     "wrong JSON type": (job(target=5), 422, "/problems/validation"),
-    "unknown field": (job(penalty_factors={"age": 0.0}), 422, "/problems/validation"),
+    "unknown field": (job(penalty_factor={"age": 0.0}), 422, "/problems/validation"),
     "unknown family": (job(family="poisson"), 422, "/problems/validation"),
+    **{case: (send, 422, "/problems/validation") for case, (send, _, _) in CONSTRAINT_CASES.items()},
     "unknown dataset": (
         lambda c, w: c.post("/v1/jobs", json={"dataset_id": UNKNOWN_ID, "target": "y"}),
         404,
@@ -223,6 +275,26 @@ def test_bad_input_answers_problem_and_changes_nothing(client: TestClient, world
     assert after["models"] == before["models"]
     assert {k: v for k, v in after["files"].items() if k in before["files"]} == before["files"]
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.fixture
+def dataset_only(client: TestClient, diabetes_csv: bytes) -> World:
+    """The diabetes dataset without the fitted job: what a request refused before queueing needs."""
+    return World(upload(client, diabetes_csv)["id"], UNKNOWN_ID, UNKNOWN_ID)
+
+
+@pytest.mark.parametrize("case", list(CONSTRAINT_CASES))
+def test_create_job_bad_constraint_names_field(client: TestClient, dataset_only: World, case: str) -> None:
+    send, field, feature = CONSTRAINT_CASES[case]
+    response = send(client, dataset_only)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"] == "/problems/validation"
+    where = ["body", field] if feature is None else ["body", field, feature]
+    assert problem["errors"][0]["loc"][: len(where)] == where
+    assert problem["detail"].startswith(".".join(where[1:]))
+    assert client.get("/v1/jobs").json()["total"] == 0
 
 
 def test_predict_alpha_outside_path_is_validation_problem(client: TestClient, world: World) -> None:

@@ -1,5 +1,6 @@
 """Tests of build_design and check_design_columns: exact arrays and the problem for each bad case."""
 
+import math
 from typing import Any
 
 import numpy as np
@@ -179,6 +180,34 @@ def test_build_design_binomial_with_three_numeric_classes_suggests_multinomial()
     assert "multinomial" in info.value.detail
 
 
+def test_build_design_spreads_constraints_over_level_columns() -> None:
+    spec = _spec(
+        missing=MissingPolicy.MEAN,
+        penalty_factors={"sex": 0.0, "age": 2.0},
+        bounds={"city": (None, 0.0), "age": (-1.0, 3.0)},
+    )
+    constraints = build_design(TABLE, spec).constraints
+    # Design columns: age, sex=F, sex=M, city=Oslo, city=Rome.
+    assert constraints.penalty_factors == (2.0, 0.0, 0.0, 1.0, 1.0)
+    assert constraints.lower_bounds == (-1.0, -math.inf, -math.inf, -math.inf, -math.inf)
+    assert constraints.upper_bounds == (3.0, math.inf, math.inf, 0.0, 0.0)
+    assert constraints.column_features == (0, 1, 1, 2, 2)
+
+
+def test_build_design_without_constraints_leaves_them_unset() -> None:
+    spec = _spec(missing=MissingPolicy.MEAN, bounds={"sex": (None, None)}, penalty_factors={"age": 1.0})
+    constraints = build_design(TABLE, spec).constraints
+    assert constraints.penalty_factors is None
+    assert constraints.lower_bounds is None and constraints.upper_bounds is None
+    assert constraints.column_features == (0, 1, 1, 2, 2)
+
+
+def test_design_spec_normalises_constraint_dicts() -> None:
+    spec = _spec(penalty_factors={"age": 0.5}, bounds={"sex": [0.0, None]})
+    assert spec.penalty_factors == (("age", 0.5),)
+    assert spec.bounds == (("sex", (0.0, None)),)
+
+
 def test_build_design_refuses_what_check_design_columns_refuses() -> None:
     with pytest.raises(ValidationError) as info:
         build_design(TABLE, _spec(features=("age", "nope")))
@@ -219,6 +248,33 @@ SUMMARIES = [
             _spec(features=("age", "w"), weights_column="w"),
             [["body", "features", 1]],
             id="weights-as-feature",
+        ),
+        pytest.param(
+            _spec(penalty_factors={"y": 0.0}), [["body", "penalty_factors", "y"]], id="penalty-factor-target"
+        ),
+        pytest.param(
+            _spec(bounds={"label": (0.0, None)}), [["body", "bounds", "label"]], id="bounds-not-a-feature"
+        ),
+        pytest.param(
+            _spec(features=None, weights_column="w", penalty_factors={"w": 0.0}),
+            [["body", "penalty_factors", "w"]],
+            id="penalty-factor-weights",
+        ),
+        pytest.param(
+            _spec(penalty_factors={"age": 1.0, "zzz": 1.0}),
+            [["body", "penalty_factors", "zzz"]],
+            id="penalty-factor-unknown-column",
+        ),
+        pytest.param(
+            _spec(penalty_factors={"age": -1.0}), [["body", "penalty_factors", "age"]], id="negative-factor"
+        ),
+        pytest.param(
+            _spec(penalty_factors={"age": math.nan}), [["body", "penalty_factors", "age"]], id="nan-factor"
+        ),
+        pytest.param(_spec(bounds={"age": (1.0, None)}), [["body", "bounds", "age"]], id="lower-above-zero"),
+        pytest.param(_spec(bounds={"sex": (None, -1.0)}), [["body", "bounds", "sex"]], id="upper-below-zero"),
+        pytest.param(
+            _spec(bounds={"age": (-math.inf, None)}), [["body", "bounds", "age"]], id="infinite-bound"
         ),
         pytest.param(
             _spec(target="zzz", features=("age", "qqq"), weights_column="sex"),

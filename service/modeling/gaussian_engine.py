@@ -1,0 +1,314 @@
+"""Gaussian elastic-net paths: coordinate descent on working sets, by residuals or by the Gram matrix."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from service.modeling import kernels
+from service.modeling.columns import Columns, ResidualState
+from service.modeling.metrics import weighted_mean
+from service.modeling.path_control import PathControl
+from service.modeling.penalty import Penalty
+from service.modeling.screening import grow, indices, starting_set, strong_set, violators
+from service.modeling.solution import PathProgress, PathSolution, alpha_blocks, stack_solution
+from service.modeling.specs import BoolArray, FloatArray, IntArray
+
+# Covariance updates pay n p^2 once for the Gram matrix and then p per coordinate update instead of n:
+# worth it for a path on a dense, tall design whose Gram matrix fits comfortably in memory.
+GRAM_MAX_COLUMNS = 4096
+GRAM_MIN_ROWS_PER_COLUMN = 2
+GRAM_MIN_ALPHAS = 3
+# Working-set solves aim at FINAL_FRACTION of the gap tolerance once the set is trusted, and at
+# GROWTH_FRACTION of the current gap while it still grows. The working-set gap is checked every
+# CHUNK_EPOCHS epochs; in between, the kernel stops early once no coordinate moves by more than
+# KERNEL_THRESHOLD times the target (h_jj * change^2 is in objective units).
+FINAL_FRACTION = 0.01
+GROWTH_FRACTION = 0.3
+CHUNK_EPOCHS = 10
+KERNEL_THRESHOLD = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianData:
+    """Weighted least squares on ``z_j = (x_j - c_j) / s_j``; with an intercept c is the weighted
+    mean, so the intercept decouples. ``v`` are the weights normalized to sum 1."""
+
+    cols: Columns
+    y: FloatArray  # centered when fit_intercept
+    v: FloatArray
+    y_mean: float
+    mean: FloatArray  # the caller's centering, to report the intercept in its parametrization
+    fit_intercept: bool
+
+    @classmethod
+    def build(
+        cls, X: Any, y: FloatArray, w: FloatArray, mean: FloatArray, scale: FloatArray, fit_intercept: bool
+    ) -> GaussianData:
+        v = w / float(w.sum())
+        raw = Columns.build(X, np.zeros(X.shape[1]), scale)
+        center = raw.raw_xt(v) if fit_intercept else np.asarray(mean, dtype=np.float64)
+        y_mean = weighted_mean(y, w) if fit_intercept else 0.0
+        cols = Columns(X=raw.X, center=center, scale=raw.scale)
+        return cls(cols, np.asarray(y - y_mean, dtype=np.float64), v, y_mean, mean, fit_intercept)
+
+    def intercept(self, beta: FloatArray) -> float:
+        """The intercept for columns centered at the caller's ``mean``."""
+        return self.y_mean + float(beta @ ((self.mean - self.cols.center) / self.cols.scale))
+
+    @functools.cached_property
+    def yy(self) -> float:
+        """sum_i v_i y_i^2 of the (centered) target: twice the null model's loss."""
+        return float(self.v @ (self.y * self.y))
+
+
+@dataclass
+class Certificate:
+    """The duality gap of one solution, and whether it met the tolerance."""
+
+    gap: float
+    converged: bool
+
+
+def duality_gap(
+    penalty: Penalty, alpha: float, beta: FloatArray, q: FloatArray, rr: float, hdiag: FloatArray
+) -> float:
+    """Primal minus dual objective at the dual point ``s * v * r`` (s keeps the dual feasible).
+
+    ``q = Z^T (v r)``, ``rr = sum v r^2``. Unpenalized columns have no dual slack to scale; they
+    are held at their values (an offset in y: the gap is that of the remaining problem) and their
+    possible improvement, ``violation^2 / (2 h_jj)`` each, is added instead.
+    """
+    skip = penalty.factors == 0.0
+    # sum v r y' for the target y' = y - (held columns): r + (the other columns' fit), dotted with v r.
+    ry = rr + float(beta[~skip] @ q[~skip])
+    primal = 0.5 * rr + penalty.value(alpha, beta)
+    s = penalty.dual_scale(alpha, q, skip)
+    dual = s * ry - 0.5 * s * s * rr - penalty.conjugate_sum(alpha, s * q, skip)
+    gap = primal - dual
+    if np.any(skip):
+        free = skip & penalty.free & (hdiag > 0)
+        viol = penalty.kkt_violation(alpha, beta, q)[free]
+        gap += float(np.sum(viol**2 / (2.0 * hdiag[free])))
+    return max(gap, 0.0)
+
+
+class ResidualSolver:
+    """Coordinate descent on residuals (any shape; dense or sparse)."""
+
+    def __init__(self, data: GaussianData, penalty: Penalty) -> None:
+        self.data, self.penalty = data, penalty
+        p = data.cols.shape[1]
+        # Column moments are computed when a column first enters a working set: most never do.
+        self.moments = (np.zeros(p), np.zeros(p))
+        self.known = np.zeros(p, dtype=np.bool_)
+        self.state = ResidualState(
+            beta=np.zeros(p), intercept=np.zeros(1), fit_intercept=False, h=data.v, r=data.y.copy(),
+            shift=np.zeros(1),
+        )  # fmt: skip
+        self.q = data.cols.xt(data.v * data.y)
+
+    def gradient(self) -> FloatArray:
+        return self.data.cols.xt(self.data.v * self.state.residual())
+
+    def certificate(self, alpha: float, tol_abs: float) -> Certificate:
+        r = self.state.residual()
+        vr = self.data.v * r
+        gap = duality_gap(self.penalty, alpha, self.state.beta, self.q, float(vr @ r), self.moments[1])
+        return Certificate(gap, gap <= tol_abs)
+
+    def _ensure_moments(self, ws: IntArray) -> None:
+        missing = ws[~self.known[ws]]
+        if missing.size == 0:
+            return
+        hx, hdiag = self.data.cols.moments_subset(self.data.v, missing)
+        self.moments[0][missing] = hx[missing]
+        self.moments[1][missing] = hdiag[missing]
+        self.known[missing] = True
+
+    def sweep(self, working: BoolArray, alpha: float, target: float, budget: int) -> int:
+        """Coordinate descent on the working set until its own duality gap is at most ``target``,
+        checked every CHUNK_EPOCHS epochs at the cost of the working columns only."""
+        lam1, lam2 = self.penalty.strengths(alpha)
+        pen = self.penalty
+        ws = indices(working)
+        if ws.size == 0:
+            return 0
+        self._ensure_moments(ws)
+        sub = pen.subset(ws)
+        epochs = 0
+        while epochs < budget:
+            done = self.data.cols.solve(
+                self.state, ws, lam1, lam2, pen.lower, pen.upper, self.moments,
+                KERNEL_THRESHOLD * target, min(CHUNK_EPOCHS, budget - epochs),
+            )  # fmt: skip
+            epochs += done
+            r = self.state.residual()
+            vr = self.data.v * r
+            q_ws = self.data.cols.xt_subset(vr, ws)
+            beta_ws = self.state.beta[ws]
+            gap = duality_gap(sub, alpha, beta_ws, q_ws, float(vr @ r), self.moments[1][ws])
+            if gap <= target:
+                break
+        self.q = self.gradient()
+        return epochs
+
+    @property
+    def beta(self) -> FloatArray:
+        return self.state.beta
+
+    def deviance_ratio(self) -> float:
+        r = self.state.residual()
+        yy = self.data.yy
+        return 1.0 - float(self.data.v @ r**2) / yy if yy > 0 else 0.0
+
+
+class GramSolver:
+    """Coordinate descent in covariance mode: every update costs p, the residual is never formed."""
+
+    def __init__(self, data: GaussianData, penalty: Penalty, gram: FloatArray, xty: FloatArray) -> None:
+        self.data, self.penalty = data, penalty
+        self.G = gram
+        self.c = xty
+        self.beta = np.zeros(gram.shape[0])
+        self.q = xty.copy()
+        self.hdiag = np.diag(gram).copy()
+
+    @classmethod
+    def build(cls, data: GaussianData, penalty: Penalty) -> GramSolver:
+        """Centered, scaled Gram matrix of the weighted design from its raw moments, in row blocks."""
+        cols = data.cols
+        raw, sx = cols.gram(data.v)
+        c, s = cols.center, cols.scale
+        G = raw - np.outer(sx, c) - np.outer(c, sx) + np.outer(c, c)
+        G /= np.outer(s, s)
+        xty = cols.xt(data.v * data.y)
+        return cls(data, penalty, np.asfortranarray(G), xty)
+
+    def certificate(self, alpha: float, tol_abs: float) -> Certificate:
+        yy = self.data.yy
+        bc, bq = float(self.beta @ self.c), float(self.beta @ self.q)
+        rr = max(yy - bc - bq, 0.0)
+        gap = duality_gap(self.penalty, alpha, self.beta, self.q, rr, self.hdiag)
+        return Certificate(gap, gap <= tol_abs)
+
+    def sweep(self, working: BoolArray, alpha: float, target: float, budget: int) -> int:
+        """Covariance-mode descent on the working set until the (full, cheap here) gap <= target
+        or a column outside the set violates its KKT condition."""
+        lam1, lam2 = self.penalty.strengths(alpha)
+        pen = self.penalty
+        ws = indices(working)
+        epochs = 0
+        while epochs < budget:
+            chunk = min(CHUNK_EPOCHS, budget - epochs)
+            epochs += int(
+                kernels.solve_gram(
+                    self.G, self.q, self.beta, ws, lam1, lam2, pen.lower, pen.upper, KERNEL_THRESHOLD * target, chunk
+                )
+            )
+            # The full gap is cheap here, but it cannot close while a column outside the working
+            # set violates its KKT condition: hand back to the caller to grow the set.
+            if self.certificate(alpha, target).converged or np.any(violators(pen, self.q, alpha, ~working)):
+                break
+        return epochs
+
+    def deviance_ratio(self) -> float:
+        yy = self.data.yy
+        if not np.any(self.beta):
+            return 0.0
+        rr = max(yy - float(self.beta @ self.c) - float(self.beta @ self.q), 0.0)
+        return 1.0 - rr / yy if yy > 0 else 0.0
+
+
+Solver = ResidualSolver | GramSolver
+
+
+def solve_at(
+    solver: Solver, alpha: float, working: BoolArray, tol_abs: float, max_iter: int, trusted: bool = True
+) -> tuple[int, Certificate, BoolArray]:
+    """Solve on the working set, grow it with KKT violators, until the full duality gap certifies.
+
+    A ``trusted`` set (the strong rule's) is solved to the final tolerance at once; an untrusted or
+    just-grown one only to a fraction of the current gap, since it will change anyway.
+    """
+    cert = solver.certificate(alpha, tol_abs)
+    epochs = 0
+    while not (cert.converged and epochs > 0) and epochs < max_iter:
+        target = FINAL_FRACTION * tol_abs if trusted else max(GROWTH_FRACTION * cert.gap, FINAL_FRACTION * tol_abs)
+        epochs += max(solver.sweep(working, alpha, target, max_iter - epochs), 1)
+        missed = violators(solver.penalty, solver.q, alpha, ~working)
+        cert = solver.certificate(alpha, tol_abs)
+        trusted = not np.any(missed)
+        if not trusted:
+            working = grow(solver.penalty, solver.q, alpha, working)
+            cert = Certificate(cert.gap, False)
+    return epochs, cert, working
+
+
+def use_gram(data: GaussianData, n_alphas: int) -> bool:
+    n, p = data.cols.shape
+    return (
+        not data.cols.sparse
+        and p <= GRAM_MAX_COLUMNS
+        and n >= GRAM_MIN_ROWS_PER_COLUMN * p
+        and n_alphas >= GRAM_MIN_ALPHAS
+    )
+
+
+def gaussian_path(
+    data: GaussianData,
+    penalty: Penalty,
+    alphas: FloatArray,
+    tol: float,
+    max_iter: int,
+    progress: PathProgress | None,
+    control: PathControl,
+    gram: GramSolver | None = None,
+) -> PathSolution:
+    """Warm-started solutions along decreasing ``alphas``; each certified by its duality gap
+    (``gap <= tol * sum v y^2``), stopping early as ``control`` says."""
+    solver: Solver
+    if gram is not None:
+        solver = gram
+    elif use_gram(data, alphas.shape[0]):
+        solver = GramSolver.build(data, penalty)
+    else:
+        solver = ResidualSolver(data, penalty)
+    tol_abs = tol * data.yy if data.yy > 0 else np.finfo(np.float64).tiny
+    coefs, intercepts, iters, gaps, conv, ratios = [], [], [], [], [], []
+    previous = float(alphas[0])
+    for block in alpha_blocks(alphas.shape[0], progress):
+        for alpha in alphas[block]:
+            a = float(alpha)
+            trusted = a <= previous and len(coefs) > 0
+            if trusted:
+                working = strong_set(penalty, solver.q, a, previous, solver.beta)
+            else:
+                working = starting_set(penalty, solver.q, a, solver.beta)
+            epochs, cert, _ = solve_at(solver, a, working, tol_abs, max_iter, trusted)
+            if control.too_many(solver.beta):
+                return stack_solution(coefs, intercepts, iters, gaps, conv) if coefs else _empty(data)
+            coefs.append(solver.beta.copy()[:, np.newaxis])
+            intercepts.append(np.array([data.intercept(solver.beta)]))
+            iters.append(epochs)
+            gaps.append(cert.gap)
+            conv.append(cert.converged)
+            ratios.append(solver.deviance_ratio())
+            previous = a
+            if control.saturated(ratios):
+                return stack_solution(coefs, intercepts, iters, gaps, conv)
+    return stack_solution(coefs, intercepts, iters, gaps, conv)
+
+
+def _empty(data: GaussianData) -> PathSolution:
+    p = data.cols.shape[1]
+    return PathSolution(
+        coef=np.zeros((0, p, 1)),
+        intercept=np.zeros((0, 1)),
+        n_iter=np.zeros(0, dtype=np.int64),
+        dual_gap=np.zeros(0),
+        converged=np.zeros(0, dtype=np.bool_),
+    )
