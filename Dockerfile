@@ -36,19 +36,23 @@ COPY service ./service
 RUN set -eu; \
     [ ! -f /etc/pip-build-ca.pem ] || export PIP_CERT=/etc/pip-build-ca.pem; \
     /opt/venv/bin/python -m pip install --quiet . ; \
-    /opt/venv/bin/python -m pip check
+    /opt/venv/bin/python -m pip check; \
+    NUMBA_CACHE_DIR=/opt/numba-cache /opt/venv/bin/python -c 'import service.modeling.warm'
 
 FROM ${BASE_IMAGE}
 ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     SPARSEFIT_HOST=0.0.0.0 \
     SPARSEFIT_PORT=8000 \
-    SPARSEFIT_DATA_DIR=/data
+    SPARSEFIT_DATA_DIR=/data \
+    NUMBA_CACHE_DIR=/opt/numba-cache
 RUN useradd --uid 10001 --user-group --no-create-home --no-log-init --home-dir /nonexistent \
         --shell /usr/sbin/nologin sparsefit \
     && mkdir -p /data \
     && chown sparsefit:sparsefit /data
 COPY --from=build /opt/venv /opt/venv
+# The engine's kernels, compiled at build time; writable so a different CPU can add its own build.
+COPY --from=build --chown=10001:10001 /opt/numba-cache /opt/numba-cache
 USER 10001:10001
 WORKDIR /data
 # A new named volume starts as a copy of this directory, owned by the sparsefit user.

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     data_dir: Path = Path("data")
     workers: int = Field(default=2, ge=1, le=64, description="Jobs that run at once, one process each.")
+    cv_processes: int = Field(
+        default=2, ge=1, le=64, description="Processes a large job's CV folds run in (forked, sharing X)."
+    )
     max_queued_jobs: int = Field(default=100, ge=1, description="Queued jobs beyond this answer 503.")
     job_timeout_s: float = Field(default=3600.0, gt=0, description="A running job is ended after this.")
     cancel_grace_s: float = Field(

@@ -15,6 +15,7 @@ from typing import Any
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow  # noqa: E402
 import scipy  # noqa: E402
@@ -44,6 +45,7 @@ class FitTask:
     penalty: str
     tenant: str = "default"
     timeout_s: float = 3600.0
+    cv_processes: int = 1
     server_pid: int = field(default_factory=os.getpid)
 
 
@@ -63,6 +65,7 @@ def versions() -> dict[str, str]:
         "sparsefit": service.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "numba": numba.__version__,
         "scipy": scipy.__version__,
         "scikit-learn": sklearn.__version__,
         "pyarrow": pyarrow.__version__,
@@ -130,6 +133,7 @@ def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
         fold_ids=design.fold_ids,
         n_classes=None if design.classes is None else len(design.classes),
         checkpoint=checkpoint,
+        cv_processes=task.cv_processes,
     )
     artifact = ModelArtifact(
         target=task.design.target,

@@ -86,6 +86,7 @@ async def create_job(job: JobCreate, response: Response, services: ServicesDep, 
         penalty=str(job.penalty),
         tenant=tenant,
         timeout_s=min(job.max_runtime_s or math.inf, services.settings.job_timeout_s),
+        cv_processes=services.settings.cv_processes,
     )
     record = JobRecord(
         id=job_id,

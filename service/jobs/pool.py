@@ -48,7 +48,8 @@ class WorkerPool:
         self.size = size
         self._cancel_grace_s = cancel_grace_s
         self._context: ForkServerContext = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["service.worker"])
+        # The second module compiles the engine's kernels once, in the forkserver, for every job.
+        self._context.set_forkserver_preload(["service.worker", "service.modeling.warm"])
         self._running: dict[str, RunningJob] = {}
         self.started = False
 

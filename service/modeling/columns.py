@@ -1,4 +1,4 @@
-"""The design as the engine sees it: columns ``(x_j - center_j) / scale_j``, dense or sparse CSC, never copied."""
+"""The design as the engine sees it: ``(x_j - center_j) / scale_j`` on the fly, dense or sparse CSC."""
 
 from __future__ import annotations
 
@@ -69,6 +69,16 @@ class Columns:
             raw = kernels.dense_xt_subset(X, u, cols)
         result: FloatArray = (raw - self.center[cols] * float(u.sum())) / self.scale[cols]
         return result
+
+    def matvec_subset(self, cols: IntArray, coef: FloatArray) -> FloatArray:
+        """Z[:, cols] @ coef, without copying the columns."""
+        if self.sparse:
+            beta = np.zeros(self.shape[1])
+            beta[cols] = coef
+            return self.matvec(beta)
+        out = np.empty(self.shape[0])
+        kernels.dense_matvec_subset(self.X, self.center, self.scale, cols, coef, out)
+        return out
 
     def matvec(self, beta: FloatArray) -> FloatArray:
         """Z beta."""
@@ -144,7 +154,7 @@ class Columns:
                     *args,
                     thresh,
                     max_epochs,
-                )  # fmt: skip
+                )
             )
         return int(
             kernels.solve_dense(self.X, self.center, self.scale, state.h, state.r, *args, thresh, max_epochs)
@@ -175,3 +185,29 @@ class ResidualState:
         if self.shift[0] != 0.0:
             self.r += self.shift[0]
             self.shift[0] = 0.0
+
+
+@dataclass(frozen=True)
+class RawMoments:
+    """``S = X^T diag(w) X``, ``sx = X^T w`` and ``total = sum w`` on the raw columns.
+
+    Computed once for the full data, a CV fold's moments are the full ones minus those of its
+    held-out rows (n/K rows instead of n), scaled like the fold's weights.
+    """
+
+    S: FloatArray
+    sx: FloatArray
+    total: float
+
+    @classmethod
+    def of(cls, X: Any, w: FloatArray) -> RawMoments:
+        S, sx = Columns.build(X, np.zeros(X.shape[1]), np.ones(X.shape[1])).gram(w)
+        return cls(S, sx, float(w.sum()))
+
+    def without(self, X: Any, rows: IntArray, w: FloatArray, factor: float) -> RawMoments:
+        """The moments without ``rows`` (whose weights are ``w[rows]``), all multiplied by ``factor``."""
+        held = np.ascontiguousarray(np.asarray(X[rows], dtype=np.float64))
+        wr = w[rows]
+        S = self.S - held.T @ (held * wr[:, np.newaxis])
+        sx = self.sx - held.T @ wr
+        return RawMoments(factor * S, factor * sx, factor * (self.total - float(wr.sum())))

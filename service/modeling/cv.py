@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from service.modeling.columns import RawMoments, is_sparse
+from service.modeling.gaussian_engine import GRAM_MAX_COLUMNS, GRAM_MIN_ALPHAS
 from service.modeling.link import linear_predictor
 from service.modeling.metrics import fold_score
+from service.modeling.parallel import run_folds
 from service.modeling.path import SolverInput
 from service.modeling.problem import Problem
 from service.modeling.progress import Progress
 from service.modeling.results import CVCurve
 from service.modeling.selection import select_indices
-from service.modeling.specs import CVMetric, FloatArray, IntArray
+from service.modeling.specs import CVMetric, Family, FloatArray, IntArray
 from service.modeling.validation import invalid
+
+# Below this many design entries a fold takes milliseconds: forking would cost more than it saves.
+PARALLEL_MIN_CELLS = 1_000_000
 
 
 def summarize(scores: FloatArray, fold_weight: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -43,6 +49,15 @@ def _score_fold(
     return scores
 
 
+def _raw_moments(problem: Problem, n_alphas: int) -> RawMoments | None:
+    """The full data's Gram moments when the folds will run in covariance mode, else None."""
+    n, p = problem.X.shape
+    dense_tall = not is_sparse(problem.X) and p <= GRAM_MAX_COLUMNS and n >= 2 * p
+    if problem.family != Family.GAUSSIAN or not dense_tall or n_alphas < GRAM_MIN_ALPHAS:
+        return None
+    return RawMoments.of(problem.X, problem.w)
+
+
 def cross_validate(
     problem: Problem,
     l1_ratio: float,
@@ -51,22 +66,36 @@ def cross_validate(
     metric: CVMetric,
     progress: Progress,
     folds_field: str = "cv.folds",
+    processes: int = 1,
 ) -> CVCurve:
-    """Each fold standardizes and fits on its training rows and is scored on its held-out rows."""
+    """Each fold standardizes and fits on its training rows and is scored on its held-out rows.
+
+    Held-out rows get weight zero, so every fold shares X. With ``processes`` > 1 and a design of
+    at least PARALLEL_MIN_CELLS entries, folds run in forked processes; in covariance mode each
+    fold's Gram matrix is the full one minus its held-out rows'.
+    """
     n_folds = int(fold_ids.max()) + 1
-    scores = np.empty((n_folds, alphas.shape[0]), dtype=np.float64)
-    fold_weight = np.empty(n_folds, dtype=np.float64)
     for k in range(n_folds):
+        if not problem.w[fold_ids != k].sum() > 0:
+            raise invalid(folds_field, f"the training rows of fold {k} all have weight zero")
+    moments = _raw_moments(problem, alphas.shape[0])
+    n, p = problem.X.shape
+    parallel = processes > 1 and n * p >= PARALLEL_MIN_CELLS
+
+    def fold(k: int) -> FloatArray:
         test = np.flatnonzero(fold_ids == k)
         w_train = np.where(fold_ids != k, problem.w, 0.0)
-        if not w_train.sum() > 0:
-            raise invalid(folds_field, f"the training rows of fold {k} all have weight zero")
-        # Held-out rows get weight zero: the fold shares X with every other fold, no copy.
-        fitted = SolverInput.build(problem.with_weights(w_train)).solve(
-            l1_ratio, alphas, progress.solve("cv")
-        )
-        scores[k] = _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])
-        fold_weight[k] = problem.w[test].sum()
+        train = problem.with_weights(w_train)
+        factor = float(train.w.sum()) / float(w_train.sum())
+        fold_moments = None if moments is None else moments.without(problem.X, test, problem.w, factor)
+        callback = None if parallel else progress.solve("cv")
+        fitted = SolverInput.build(train).solve(l1_ratio, alphas, callback, moments=fold_moments)
+        return _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])
+
+    scores = np.empty((n_folds, alphas.shape[0]), dtype=np.float64)
+    fold_weight = np.array([problem.w[fold_ids == k].sum() for k in range(n_folds)], dtype=np.float64)
+    for k, fold_scores in run_folds(fold, n_folds, processes if parallel else 1):
+        scores[k] = fold_scores
         progress.finish("cv")
     mean, se = summarize(scores, fold_weight)
     index_min, index_1se = select_indices(metric, mean, se)

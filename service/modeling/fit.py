@@ -63,12 +63,14 @@ def _candidate(
     folds: IntArray | None,
     user_folds: bool,
     progress: Progress,
+    processes: int,
 ) -> _Candidate:
     fitted = _full_fit(problem, spec, l1_ratio, progress)
     if folds is None:
         return _Candidate(l1_ratio, fitted, None)
     field = "cv.fold_column" if user_folds else "cv.folds"
-    curve = cross_validate(problem, l1_ratio, fitted.alphas, folds, spec.cv_metric(), progress, field)
+    metric = spec.cv_metric()
+    curve = cross_validate(problem, l1_ratio, fitted.alphas, folds, metric, progress, field, processes)
     return _Candidate(l1_ratio, fitted, curve)
 
 
@@ -81,6 +83,7 @@ def fit_model(
     fold_ids: npt.ArrayLike | None = None,
     n_classes: int | None = None,
     checkpoint: Checkpoint | None = None,
+    cv_processes: int = 1,
 ) -> FitOutcome:
     """Fit ``spec`` to the design X (n, p) and target y; see the package docstring for the objective.
 
@@ -88,7 +91,8 @@ def fit_model(
     ``y.max() + 1``). ``fold_ids`` (0..K-1 per row) override ``cv.n_folds`` and ``cv.seed``.
     ``checkpoint`` is called after every block of ~10 alphas and after every fit, with stage
     ``"path"`` (full-data path), ``"refit"`` (full-data fit at a given alpha) or ``"cv"`` (folds);
-    whatever it raises propagates.
+    whatever it raises propagates. ``cv_processes`` > 1 runs the CV folds of a large design in
+    that many forked processes (each fold then reports only its completion).
     """
     check_spec(spec)
     problem = build_problem(X, y, spec, sample_weight, n_classes)
@@ -96,7 +100,8 @@ def fit_model(
     ratios = spec.l1_ratios()
     n_folds = 0 if folds is None else int(folds.max()) + 1
     progress = Progress(checkpoint, len(ratios) * (1 + n_folds))
-    candidates = [_candidate(problem, spec, r, folds, fold_ids is not None, progress) for r in ratios]
+    user_folds = fold_ids is not None
+    candidates = [_candidate(problem, spec, r, folds, user_folds, progress, cv_processes) for r in ratios]
     return _outcome(problem, spec, candidates, folds)
 
 

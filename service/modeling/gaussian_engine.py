@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 
 from service.modeling import kernels
-from service.modeling.columns import Columns, ResidualState
+from service.modeling.columns import Columns, RawMoments, ResidualState
 from service.modeling.metrics import weighted_mean
-from service.modeling.path_control import PathControl
+from service.modeling.path_control import PathControl, Step, walk_path
 from service.modeling.penalty import Penalty
 from service.modeling.screening import grow, indices, starting_set, strong_set, violators
-from service.modeling.solution import PathProgress, PathSolution, alpha_blocks, stack_solution
+from service.modeling.solution import PathProgress, PathRecorder, PathSolution
 from service.modeling.specs import BoolArray, FloatArray, IntArray
 
 # Covariance updates pay n p^2 once for the Gram matrix and then p per coordinate update instead of n:
@@ -28,8 +28,12 @@ GRAM_MIN_ALPHAS = 3
 # KERNEL_THRESHOLD times the target (h_jj * change^2 is in objective units).
 FINAL_FRACTION = 0.01
 GROWTH_FRACTION = 0.3
-CHUNK_EPOCHS = 10
+CHUNK_EPOCHS = 5
 KERNEL_THRESHOLD = 0.0
+# Anderson acceleration (Bertrand & Massias; skglm): extrapolate from this many epochs' iterates.
+ANDERSON_DEPTH = 5
+# The null model (intercept and unpenalized columns) is solved this tightly (relative gap).
+NULL_MODEL_TOL = 1e-14
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,20 +145,56 @@ class ResidualSolver:
         sub = pen.subset(ws)
         epochs = 0
         while epochs < budget:
-            done = self.data.cols.solve(
-                self.state, ws, lam1, lam2, pen.lower, pen.upper, self.moments,
-                KERNEL_THRESHOLD * target, min(CHUNK_EPOCHS, budget - epochs),
-            )  # fmt: skip
-            epochs += done
+            epochs += self._epochs(ws, lam1, lam2, 1)
+            active = ws[self.state.beta[ws] != 0.0]
+            if active.size > 0 and budget - epochs >= ANDERSON_DEPTH:
+                epochs += self._accelerated(active, alpha, lam1, lam2)
             r = self.state.residual()
             vr = self.data.v * r
             q_ws = self.data.cols.xt_subset(vr, ws)
-            beta_ws = self.state.beta[ws]
-            gap = duality_gap(sub, alpha, beta_ws, q_ws, float(vr @ r), self.moments[1][ws])
+            gap = duality_gap(sub, alpha, self.state.beta[ws], q_ws, float(vr @ r), self.moments[1][ws])
             if gap <= target:
                 break
         self.q = self.gradient()
         return epochs
+
+    def _epochs(self, cols: IntArray, lam1: FloatArray, lam2: FloatArray, count: int) -> int:
+        pen = self.penalty
+        return self.data.cols.solve(
+            self.state, cols, lam1, lam2, pen.lower, pen.upper, self.moments, 0.0, count
+        )
+
+    def _accelerated(self, active: IntArray, alpha: float, lam1: FloatArray, lam2: FloatArray) -> int:
+        """ANDERSON_DEPTH epochs over the nonzero coefficients, then Anderson extrapolation of
+        their iterates (as skglm does), kept only if it lowers the objective."""
+        snapshots = [self.state.beta[active].copy()]
+        for _ in range(ANDERSON_DEPTH):
+            self._epochs(active, lam1, lam2, 1)
+            snapshots.append(self.state.beta[active].copy())
+        iterates = np.stack(snapshots)
+        steps = np.diff(iterates, axis=0)
+        gram = steps @ steps.T
+        norm = float(np.linalg.norm(gram))
+        if not norm > 0.0:
+            return ANDERSON_DEPTH
+        try:
+            z = np.linalg.solve(gram / norm + 1e-10 * np.eye(ANDERSON_DEPTH), np.ones(ANDERSON_DEPTH))
+        except np.linalg.LinAlgError:
+            return ANDERSON_DEPTH
+        if not abs(z.sum()) > 0.0:
+            return ANDERSON_DEPTH
+        pen = self.penalty
+        extrapolated = np.clip((z / z.sum()) @ iterates[1:], pen.lower[active], pen.upper[active])
+        r_new = self.data.y - self.data.cols.matvec_subset(active, extrapolated)
+        sub = pen.subset(active)
+        r_old = self.state.residual()
+        before = 0.5 * float(self.data.v @ (r_old * r_old)) + sub.value(alpha, self.state.beta[active])
+        after = 0.5 * float(self.data.v @ (r_new * r_new)) + sub.value(alpha, extrapolated)
+        if after < before:
+            self.state.beta[active] = extrapolated
+            self.state.r[:] = r_new
+            self.state.shift[0] = 0.0
+        return ANDERSON_DEPTH
 
     @property
     def beta(self) -> FloatArray:
@@ -178,10 +218,14 @@ class GramSolver:
         self.hdiag = np.diag(gram).copy()
 
     @classmethod
-    def build(cls, data: GaussianData, penalty: Penalty) -> GramSolver:
-        """Centered, scaled Gram matrix of the weighted design from its raw moments, in row blocks."""
+    def build(cls, data: GaussianData, penalty: Penalty, moments: RawMoments | None = None) -> GramSolver:
+        """Centered, scaled Gram matrix of the weighted design from its raw moments: computed here
+        in row blocks, or given (a CV fold's: the full data's minus its held-out rows')."""
         cols = data.cols
-        raw, sx = cols.gram(data.v)
+        if moments is None:
+            raw, sx = cols.gram(data.v)
+        else:
+            raw, sx = moments.S / moments.total, moments.sx / moments.total
         c, s = cols.center, cols.scale
         G = raw - np.outer(sx, c) - np.outer(c, sx) + np.outer(c, c)
         G /= np.outer(s, s)
@@ -206,7 +250,16 @@ class GramSolver:
             chunk = min(CHUNK_EPOCHS, budget - epochs)
             epochs += int(
                 kernels.solve_gram(
-                    self.G, self.q, self.beta, ws, lam1, lam2, pen.lower, pen.upper, KERNEL_THRESHOLD * target, chunk
+                    self.G,
+                    self.q,
+                    self.beta,
+                    ws,
+                    lam1,
+                    lam2,
+                    pen.lower,
+                    pen.upper,
+                    KERNEL_THRESHOLD * target,
+                    chunk,
                 )
             )
             # The full gap is cheap here, but it cannot close while a column outside the working
@@ -237,7 +290,9 @@ def solve_at(
     cert = solver.certificate(alpha, tol_abs)
     epochs = 0
     while not (cert.converged and epochs > 0) and epochs < max_iter:
-        target = FINAL_FRACTION * tol_abs if trusted else max(GROWTH_FRACTION * cert.gap, FINAL_FRACTION * tol_abs)
+        target = (
+            FINAL_FRACTION * tol_abs if trusted else max(GROWTH_FRACTION * cert.gap, FINAL_FRACTION * tol_abs)
+        )
         epochs += max(solver.sweep(working, alpha, target, max_iter - epochs), 1)
         missed = violators(solver.penalty, solver.q, alpha, ~working)
         cert = solver.certificate(alpha, tol_abs)
@@ -246,6 +301,22 @@ def solve_at(
             working = grow(solver.penalty, solver.q, alpha, working)
             cert = Certificate(cert.gap, False)
     return epochs, cert, working
+
+
+def fit_gaussian_null(solver: Solver, yy: float) -> None:
+    """Fit the unpenalized columns alone (penalized ones held at 0) to NULL_MODEL_TOL, in place.
+
+    A path starts here, so that at alpha_max the penalized gradients are those of the exact null
+    model and every penalized coefficient stays exactly zero.
+    """
+    full = solver.penalty
+    if not np.any(full.unpenalized):
+        return
+    solver.penalty = full.null()
+    try:
+        solve_at(solver, 1.0, solver.penalty.free.copy(), NULL_MODEL_TOL * max(yy, 1e-300), 100_000)
+    finally:
+        solver.penalty = full
 
 
 def use_gram(data: GaussianData, n_alphas: int) -> bool:
@@ -266,49 +337,29 @@ def gaussian_path(
     max_iter: int,
     progress: PathProgress | None,
     control: PathControl,
-    gram: GramSolver | None = None,
+    moments: RawMoments | None = None,
 ) -> PathSolution:
     """Warm-started solutions along decreasing ``alphas``; each certified by its duality gap
-    (``gap <= tol * sum v y^2``), stopping early as ``control`` says."""
+    (``gap <= tol * sum v y^2``), stopping early as ``control`` says. ``moments``, when given, are
+    the design's raw weighted moments (used in covariance mode instead of recomputing them)."""
     solver: Solver
-    if gram is not None:
-        solver = gram
-    elif use_gram(data, alphas.shape[0]):
-        solver = GramSolver.build(data, penalty)
+    if use_gram(data, alphas.shape[0]):
+        solver = GramSolver.build(data, penalty, moments)
     else:
         solver = ResidualSolver(data, penalty)
     tol_abs = tol * data.yy if data.yy > 0 else np.finfo(np.float64).tiny
-    coefs, intercepts, iters, gaps, conv, ratios = [], [], [], [], [], []
-    previous = float(alphas[0])
-    for block in alpha_blocks(alphas.shape[0], progress):
-        for alpha in alphas[block]:
-            a = float(alpha)
-            trusted = a <= previous and len(coefs) > 0
-            if trusted:
-                working = strong_set(penalty, solver.q, a, previous, solver.beta)
-            else:
-                working = starting_set(penalty, solver.q, a, solver.beta)
-            epochs, cert, _ = solve_at(solver, a, working, tol_abs, max_iter, trusted)
-            if control.too_many(solver.beta):
-                return stack_solution(coefs, intercepts, iters, gaps, conv) if coefs else _empty(data)
-            coefs.append(solver.beta.copy()[:, np.newaxis])
-            intercepts.append(np.array([data.intercept(solver.beta)]))
-            iters.append(epochs)
-            gaps.append(cert.gap)
-            conv.append(cert.converged)
-            ratios.append(solver.deviance_ratio())
-            previous = a
-            if control.saturated(ratios):
-                return stack_solution(coefs, intercepts, iters, gaps, conv)
-    return stack_solution(coefs, intercepts, iters, gaps, conv)
+    fit_gaussian_null(solver, data.yy)
 
+    def solve_one(alpha: float, previous: float | None) -> Step:
+        trusted = previous is not None and alpha <= previous
+        if previous is not None and trusted:
+            working = strong_set(penalty, solver.q, alpha, previous, solver.beta)
+        else:
+            working = starting_set(penalty, solver.q, alpha, solver.beta)
+        epochs, cert, _ = solve_at(solver, alpha, working, tol_abs, max_iter, trusted)
+        beta = solver.beta
+        intercept = np.array([data.intercept(beta)])
+        return Step(beta, intercept, epochs, cert.gap, cert.converged, solver.deviance_ratio())
 
-def _empty(data: GaussianData) -> PathSolution:
-    p = data.cols.shape[1]
-    return PathSolution(
-        coef=np.zeros((0, p, 1)),
-        intercept=np.zeros((0, 1)),
-        n_iter=np.zeros(0, dtype=np.int64),
-        dual_gap=np.zeros(0),
-        converged=np.zeros(0, dtype=np.bool_),
-    )
+    recorder = PathRecorder(data.cols.shape[1], 1)
+    return walk_path(alphas, progress, control, recorder, solve_one)

@@ -1,4 +1,4 @@
-"""Binomial and multinomial elastic-net paths by proximal Newton, each step coordinate descent on a working set."""
+"""Binomial and multinomial elastic-net paths: proximal Newton steps, each coordinate descent."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from scipy.special import expit
 from service.modeling.columns import Columns, ResidualState
 from service.modeling.link import log_probabilities, one_hot
 from service.modeling.logistic_problem import PROBABILITY_FLOOR, penalty_center
-from service.modeling.path_control import PathControl
+from service.modeling.path_control import PathControl, Step, walk_path
 from service.modeling.penalty import Penalty
 from service.modeling.screening import grow, indices, starting_set, strong_set, violators
-from service.modeling.solution import PathProgress, PathSolution, alpha_blocks, stack_solution
+from service.modeling.solution import PathProgress, PathRecorder, PathSolution
 from service.modeling.specs import BoolArray, Family, FloatArray, IntArray
 
 # glmnet's curvature floor (pmin = 1e-5): rows fitted almost perfectly keep a little weight, so
@@ -23,7 +23,8 @@ CURVATURE_FLOOR = 1e-5
 # Inexact Newton: each inner solve stops at this fraction of the squared KKT residual it starts from.
 FORCING = 1e-2
 MAX_HALVINGS = 30
-MAX_NEWTON_ROUNDS = 200
+# The null model (intercepts and unpenalized columns) is solved to this KKT residual.
+NULL_MODEL_TOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,9 @@ def solve_at(
     """Newton rounds over the working set until the KKT residual over all columns is at most tol."""
     epochs = 0
     kkt = solver.kkt(alpha)
-    for _ in range(MAX_NEWTON_ROUNDS):
-        if kkt <= tol or epochs >= max_iter:
-            break
+    # Rounds are capped by max_iter (epochs), not by a count of their own: class-by-class steps on
+    # a nearly separable multinomial fit converge linearly and may need many.
+    while kkt > tol and epochs < max_iter:
         ws = indices(working)
         thresh = FORCING * kkt * kkt
         for k in range(solver.data.width):
@@ -197,6 +198,19 @@ def solve_at(
     return epochs, kkt, kkt <= tol
 
 
+def fit_logistic_null(solver: NewtonSolver) -> None:
+    """Fit the unpenalized columns alone (penalized ones held at 0) to NULL_MODEL_TOL, in place."""
+    full = solver.penalty
+    if not np.any(full.unpenalized):
+        return
+    solver.penalty = full.null()
+    try:
+        solve_at(solver, 1.0, solver.penalty.free.copy(), NULL_MODEL_TOL, 100_000)
+    finally:
+        solver.penalty = full
+        solver.q = solver.gradient()
+
+
 def logistic_path(
     data: LogisticData,
     penalty: Penalty,
@@ -209,34 +223,16 @@ def logistic_path(
     """Warm-started fits along decreasing ``alphas``, each certified by its KKT residual (<= tol)."""
     solver = NewtonSolver(data, penalty)
     null_loss = data.loss(solver.eta)
-    coefs, intercepts, iters, gaps, conv, ratios = [], [], [], [], [], []
-    previous = float(alphas[0])
-    for block in alpha_blocks(alphas.shape[0], progress):
-        for alpha in alphas[block]:
-            a = float(alpha)
-            if a <= previous and coefs:
-                working = strong_set(penalty, solver.q, a, previous, solver.beta)
-            else:
-                working = starting_set(penalty, solver.q, a, solver.beta)
-            epochs, kkt, ok = solve_at(solver, a, working, tol, max_iter)
-            if control.too_many(solver.beta):
-                break
-            coefs.append(solver.beta.copy())
-            intercepts.append(solver.intercept.copy())
-            iters.append(epochs)
-            gaps.append(kkt)
-            conv.append(ok)
-            ratios.append(1.0 - data.loss(solver.eta) / null_loss if null_loss > 0 else 0.0)
-            previous = a
-            if control.saturated(ratios):
-                break
+    fit_logistic_null(solver)
+
+    def solve_one(alpha: float, previous: float | None) -> Step:
+        if previous is not None and alpha <= previous:
+            working = strong_set(penalty, solver.q, alpha, previous, solver.beta)
         else:
-            continue
-        break
-    p = data.cols.shape[1]
-    if not coefs:
-        return PathSolution(
-            coef=np.zeros((0, p, data.width)), intercept=np.zeros((0, data.width)),
-            n_iter=np.zeros(0, dtype=np.int64), dual_gap=np.zeros(0), converged=np.zeros(0, dtype=np.bool_),
-        )  # fmt: skip
-    return stack_solution(coefs, intercepts, iters, gaps, conv)
+            working = starting_set(penalty, solver.q, alpha, solver.beta)
+        epochs, kkt, ok = solve_at(solver, alpha, working, tol, max_iter)
+        ratio = 1.0 - data.loss(solver.eta) / null_loss if null_loss > 0 else 0.0
+        return Step(solver.beta, solver.intercept, epochs, kkt, ok, ratio)
+
+    recorder = PathRecorder(data.cols.shape[1], data.width)
+    return walk_path(alphas, progress, control, recorder, solve_one)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.modeling.columns import RawMoments
 from service.modeling.link import linear_predictor
 from service.modeling.metrics import deviance, deviance_ratio, null_deviance
 from service.modeling.problem import Problem
@@ -68,15 +69,21 @@ class SolverInput:
         )  # fmt: skip
 
     def solve(
-        self, l1_ratio: float, alphas: FloatArray, progress: PathProgress | None, saturation: bool = False
+        self,
+        l1_ratio: float,
+        alphas: FloatArray,
+        progress: PathProgress | None,
+        saturation: bool = False,
+        moments: RawMoments | None = None,
     ) -> FittedPath:
-        """The path over ``alphas`` (a prefix of them when it stops early)."""
+        """The path over ``alphas`` (a prefix of them when it stops early); ``moments`` are the
+        design's raw Gram moments under these weights, when the caller has them."""
         pr, st = self.problem, self.standardization
         solution = solve_path(
             pr.X, pr.y, pr.w, pr.family, l1_ratio, alphas, pr.fit_intercept, pr.tol, pr.max_iter, progress,
             n_classes=pr.n_classes, penalty_factors=pr.penalty_factors, lower=self.lower, upper=self.upper,
             max_features=pr.max_features, column_features=pr.column_features, saturation=saturation,
-            center=st.mean, scale=st.scale,
+            center=st.mean, scale=st.scale, moments=moments,
         )  # fmt: skip
         coef_std = solution.coef
         coef, intercept = st.to_original(coef_std, solution.intercept)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from service.modeling.solution import PathProgress, PathRecorder, PathSolution, alpha_blocks
 from service.modeling.specs import FloatArray, IntArray
 
 # glmnet's defaults: stop once the model explains 99.9 % of the null deviance, or once a step
@@ -46,3 +48,39 @@ def count_features(beta: FloatArray, column_features: IntArray | None) -> int:
     if column_features is None:
         return int(np.count_nonzero(nonzero))
     return int(np.unique(column_features[nonzero]).shape[0])
+
+
+@dataclass(frozen=True)
+class Step:
+    """One alpha's solution as an engine reports it."""
+
+    coef: FloatArray  # (p,) or (p, K')
+    intercept: FloatArray  # (K',)
+    n_iter: int
+    gap: float
+    converged: bool
+    deviance_ratio: float
+
+
+def walk_path(
+    alphas: FloatArray,
+    progress: PathProgress | None,
+    control: PathControl,
+    recorder: PathRecorder,
+    solve_one: Callable[[float, float | None], Step],
+) -> PathSolution:
+    """Solve ``alphas`` in order with ``solve_one(alpha, previous alpha or None)``, recording each
+    solution until ``control`` stops the path: a solution over the feature budget is dropped."""
+    previous: float | None = None
+    for block in alpha_blocks(alphas.shape[0], progress):
+        for alpha in alphas[block]:
+            step = solve_one(float(alpha), previous)
+            if control.too_many(step.coef):
+                return recorder.solution()
+            recorder.add(
+                step.coef, step.intercept, step.n_iter, step.gap, step.converged, step.deviance_ratio
+            )
+            previous = float(alpha)
+            if control.saturated(recorder.deviance_ratios):
+                return recorder.solution()
+    return recorder.solution()

@@ -38,6 +38,13 @@ class Penalty:
             upper=np.full(p, np.inf) if upper is None else np.asarray(upper, dtype=np.float64),
         )
 
+    def null(self) -> Penalty:
+        """The null model's penalty: unpenalized columns free (and unpenalized), the rest pinned at 0."""
+        penalized = self.factors > 0.0
+        lower = np.where(penalized, 0.0, self.lower)
+        upper = np.where(penalized, 0.0, self.upper)
+        return Penalty(self.l1_ratio, np.zeros_like(self.factors), lower, upper)
+
     def subset(self, cols: IntArray) -> Penalty:
         return Penalty(self.l1_ratio, self.factors[cols], self.lower[cols], self.upper[cols])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,3 +56,39 @@ def stack_solution(
         dual_gap=np.asarray(gaps, dtype=np.float64),
         converged=np.asarray(converged, dtype=np.bool_),
     )
+
+
+@dataclass
+class PathRecorder:
+    """Collects an engine's per-alpha results; ``solution`` stacks them (none when stopped at once)."""
+
+    p: int
+    width: int
+    coefs: list[FloatArray] = field(default_factory=list)
+    intercepts: list[FloatArray] = field(default_factory=list)
+    n_iters: list[int] = field(default_factory=list)
+    gaps: list[float] = field(default_factory=list)
+    converged: list[bool] = field(default_factory=list)
+    deviance_ratios: list[float] = field(default_factory=list)
+
+    def add(
+        self, coef: FloatArray, intercept: FloatArray, n_iter: int, gap: float, ok: bool, ratio: float
+    ) -> None:
+        """coef (p, K') and intercept (K',), copied."""
+        self.coefs.append(coef.reshape(self.p, self.width).copy())
+        self.intercepts.append(np.asarray(intercept, dtype=np.float64).reshape(self.width).copy())
+        self.n_iters.append(n_iter)
+        self.gaps.append(gap)
+        self.converged.append(ok)
+        self.deviance_ratios.append(ratio)
+
+    def solution(self) -> PathSolution:
+        if not self.coefs:
+            return PathSolution(
+                coef=np.zeros((0, self.p, self.width)),
+                intercept=np.zeros((0, self.width)),
+                n_iter=np.zeros(0, dtype=np.int64),
+                dual_gap=np.zeros(0),
+                converged=np.zeros(0, dtype=np.bool_),
+            )
+        return stack_solution(self.coefs, self.intercepts, self.n_iters, self.gaps, self.converged)

@@ -6,10 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from service.modeling.gaussian_engine import GaussianData, ResidualSolver, gaussian_path
-from service.modeling.gaussian_engine import solve_at as gaussian_solve_at
-from service.modeling.logistic_engine import LogisticData, NewtonSolver, logistic_path
-from service.modeling.logistic_engine import solve_at as newton_solve_at
+from service.modeling.columns import RawMoments
+from service.modeling.gaussian_engine import GaussianData, ResidualSolver, fit_gaussian_null, gaussian_path
+from service.modeling.logistic_engine import LogisticData, NewtonSolver, fit_logistic_null, logistic_path
 from service.modeling.logistic_problem import PROBABILITY_FLOOR
 from service.modeling.path_control import PathControl
 from service.modeling.penalty import Penalty
@@ -26,8 +25,6 @@ __all__ = ["PathProgress", "PathSolution", "alpha_max", "solve_path"]
 # glmnet's convention for ridge: alpha_max is computed as if l1_ratio were at least 1e-3, which
 # gives a finite start where (nearly) all coefficients are (nearly) zero.
 MIN_L1_RATIO_FOR_ALPHA_MAX = 1e-3
-# The null model (intercept and unpenalized columns only) is solved to this KKT/gap tolerance.
-NULL_MODEL_TOL = 1e-13
 
 
 def _penalty(
@@ -62,12 +59,6 @@ def null_gradient(
 ) -> FloatArray:
     """Minus the loss gradient (p, K') at the null model: intercept and unpenalized columns fitted,
     every penalized column held at zero."""
-    pinned = (
-        np.where(penalty.factors > 0.0, 0.0, penalty.lower),
-        np.where(penalty.factors > 0.0, 0.0, penalty.upper),
-    )
-    null = Penalty(penalty.l1_ratio, np.zeros_like(penalty.factors), pinned[0], pinned[1])
-    needs_fit = bool(np.any(null.free))
     if family == Family.GAUSSIAN:
         target = np.asarray(y, dtype=np.float64)
         data = GaussianData.build(X, target, w, center, scale, fit_intercept)
@@ -75,16 +66,14 @@ def null_gradient(
             # A constant target is fitted exactly by the intercept; rounding in its mean must
             # not produce a spurious, tiny alpha_max.
             return np.zeros((X.shape[1], 1))
-        solver = ResidualSolver(data, null)
-        if needs_fit:
-            gaussian_solve_at(solver, 1.0, null.free.copy(), NULL_MODEL_TOL, 100_000)
+        solver = ResidualSolver(data, penalty)
+        fit_gaussian_null(solver, data.yy)
         return solver.q[:, np.newaxis]
     ldata = LogisticData.build(
         X, np.asarray(y, dtype=np.int64), w, family, n_classes, center, scale, fit_intercept
     )
-    newton = NewtonSolver(ldata, null)
-    if needs_fit:
-        newton_solve_at(newton, 1.0, null.free.copy(), NULL_MODEL_TOL, 100_000)
+    newton = NewtonSolver(ldata, penalty)
+    fit_logistic_null(newton)
     return newton.q
 
 
@@ -142,6 +131,7 @@ def solve_path(
     saturation: bool = False,
     center: FloatArray | None = None,
     scale: FloatArray | None = None,
+    moments: RawMoments | None = None,
 ) -> PathSolution:
     """Minimize the objective at each of the decreasing ``alphas``, warm-starting along the path.
 
@@ -153,7 +143,8 @@ def solve_path(
 
     The path stops early before the first solution selecting more than ``max_features`` features
     (``column_features`` groups columns into features) and, with ``saturation``, when the
-    deviance ratio saturates (glmnet's rule); the solution then holds fewer alphas.
+    deviance ratio saturates (glmnet's rule); the solution then holds fewer alphas. ``moments``
+    (gaussian): ``X^T diag(w) X`` and ``X^T w`` precomputed, e.g. a CV fold's from the full data's.
 
     What ``tol`` means, and so ``converged``: gaussian, the duality gap is at most ``tol`` times
     the weighted variance of y (``dual_gap`` is that gap in objective units); logistic, the largest
@@ -169,7 +160,7 @@ def solve_path(
         data = GaussianData.build(X, np.asarray(y, dtype=np.float64), w, mean, sd, fit_intercept)
         if max_features is None and closed_form_applies(data, penalty):
             return solve_ridge_path(data, penalty, alphas, checkpoint)
-        return gaussian_path(data, penalty, alphas, tol, max_iter, checkpoint, control)
+        return gaussian_path(data, penalty, alphas, tol, max_iter, checkpoint, control, moments)
     codes = np.asarray(y, dtype=np.int64)
     present = _present_classes(codes, w, n_classes)
     if present.shape[0] < 2:

@@ -80,8 +80,9 @@ class FitSpec:
     ``alpha`` given: one fit at that alpha (and a CV estimate of its error when ``cv`` is set).
     ``alpha`` None with ``cv``: the path, CV picks alpha by ``cv.rule``. ``alpha`` None without
     ``cv``: the path only, and the model is its smallest alpha. ``l1_ratio`` is ignored when
-    ``cv.l1_ratios`` is set. ``tol`` and ``max_iter`` go to the solver (see ``solver.solve_path``). Penalty factors scale
-    each column's penalty (0 = unpenalized); bounds box each coefficient on the original scale.
+    ``cv.l1_ratios`` is set. ``tol`` and ``max_iter`` go to the solver (see ``solver.solve_path``).
+    Penalty factors scale each column's penalty (0 = unpenalized); bounds box each coefficient on
+    the original scale.
     """
 
     family: Family

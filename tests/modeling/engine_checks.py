@@ -459,4 +459,4 @@ def variant(problem: EngineProblem, name: str) -> EngineProblem:
 
 def tight_tol(family: Family) -> float:
     """A tight ``tol``: gaussian's is relative (duality gap / variance of y), logistic's absolute (KKT)."""
-    return 1e-12 if family == Family.GAUSSIAN else 1e-7
+    return 1e-13 if family == Family.GAUSSIAN else 1e-7

@@ -31,7 +31,8 @@ from tests.modeling.engine_checks import (
 )
 
 # Violations are measured relative to gradient_scale (max |gradient of the loss| at the null model).
-# At tight_tol they are ~1e-12 (gaussian) and a few 1e-7 at most (logistic: tol is absolute, 1e-7).
+# At tight_tol they stay below ~2e-7 (gaussian: tol 1e-13 bounds the duality gap; logistic: tol 1e-7
+# bounds the KKT residual itself, in absolute terms).
 KKT_RTOL = 1e-5
 N_ALPHAS = 30
 MIN_RATIO = 1e-3
@@ -149,7 +150,7 @@ def test_alpha_max_with_penalty_factors_is_where_the_first_penalized_coefficient
     start = problem.alpha_max(l1_ratio)
     assert start == pytest.approx(expected, rel=1e-6)
 
-    alphas = np.array([start, 0.99 * start, 0.5 * start, 0.01 * start])
+    alphas = np.array([start, 0.99 * start, 0.5 * start])
     solution = problem.solve(l1_ratio, alphas, tight_tol(problem.family))
     penalized = solution.coef[:, ~free]
     # Zero up to the solver's tolerance: the unpenalized part is refitted from scratch to ``tol``,
@@ -213,7 +214,7 @@ def test_rows_with_zero_weight_are_as_good_as_absent(name: str) -> None:
 @pytest.mark.parametrize(("name", "k"), [("diabetes", 3), ("diabetes", 6), ("breast_cancer", 5), ("wine", 4)])
 def test_max_features_stops_the_path_before_more_than_k_are_selected(name: str, k: int) -> None:
     problem = dataset(name)
-    alphas = path_alphas(problem, 1.0)
+    alphas = path_alphas(problem, 1.0, ratio=1e-2)
     tol = tight_tol(problem.family)
     full = problem.solve(1.0, alphas, tol)
     full_counts = np.array([nonzero_rows(c) for c in full.coef])

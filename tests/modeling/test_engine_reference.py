@@ -157,7 +157,6 @@ def sklearn_logistic(
 @pytest.mark.parametrize(
     ("variant_name", "l1_ratio", "alpha"),
     [
-        ("plain", 1.0, 0.05),
         ("plain", 1.0, 0.01),
         ("plain", 0.5, 0.01),
         ("weights", 1.0, 0.02),

@@ -14,14 +14,17 @@ import pytest
 import scipy.sparse as sp
 
 from service.modeling.specs import Family
-from tests.modeling.engine_checks import EngineProblem, FloatArray, dataset, tight_tol, variant
+from tests.modeling.engine_checks import EngineProblem, FloatArray, dataset, objective, tight_tol, variant
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Dense and sparse runs solve the same problem to a tight tolerance; their answers may differ by
-# the solver's own accuracy only: a duality gap of 1e-12 (relative) bounds a coefficient's error by
-# about its square root in the worst-conditioned direction.
+# Dense and sparse runs solve the same problem to the same tight tolerance, so their answers may
+# differ by the solver's certified accuracy only. The objective is pinned down far more tightly than
+# the coefficients: a duality gap of tol * var(y) bounds the objective's error by that much, but a
+# coefficient's only by about sqrt(2 gap / (alpha (1 - l1_ratio))) in the elastic net. Measured:
+# lasso paths agree to ~1e-15, elastic-net ones to ~1e-8 (7e-8 for weighted diabetes at l1 0.5).
 AGREEMENT = 1e-6
+OBJECTIVE_AGREEMENT = 1e-11
 
 
 def as_sparse(problem: EngineProblem, container: str = "csc_matrix") -> EngineProblem:
@@ -69,12 +72,18 @@ def test_sparse_design_gives_the_dense_path(
     start = dense.alpha_max(l1_ratio)
     assert sparse.alpha_max(l1_ratio) == pytest.approx(start, rel=1e-12)
     alphas = np.geomspace(start, start * 1e-2, 15)
-    tol = tight_tol(base.family) / 10.0
+    tol = tight_tol(base.family)
     from_dense = dense.solve(l1_ratio, alphas, tol)
     from_sparse = sparse.solve(l1_ratio, alphas, tol)
 
     assert from_sparse.coef.shape == from_dense.coef.shape == (15, base.p, base.width)
     assert np.count_nonzero(from_dense.coef[-1]) > 0
+    for i, alpha in enumerate(alphas):
+        f_dense = objective(dense, l1_ratio, alpha, from_dense.coef[i], from_dense.intercept[i])
+        f_sparse = objective(dense, l1_ratio, alpha, from_sparse.coef[i], from_sparse.intercept[i])
+        assert abs(f_sparse - f_dense) <= OBJECTIVE_AGREEMENT * abs(f_dense), (
+            f"alpha #{i}: objective {f_sparse!r} (sparse) vs {f_dense!r} (dense)"
+        )
     coef_gap = relative_difference(from_sparse.coef, from_dense.coef)
     assert coef_gap <= AGREEMENT, f"sparse vs dense coefficients differ by {coef_gap:.3e} (relative)"
     intercept_gap = relative_difference(from_sparse.intercept, from_dense.intercept, floor=1.0)
@@ -91,7 +100,7 @@ def test_sparse_design_gives_the_dense_path(
 def test_row_and_column_major_dense_designs_agree(name: str) -> None:
     problem = dataset(name)
     start = problem.alpha_max(1.0)
-    alphas = np.geomspace(start, start * 1e-2, 10)
+    alphas = np.geomspace(start, start * 1e-1, 8)
     tol = tight_tol(problem.family)
     fortran = problem.with_(X=np.asfortranarray(problem.X)).solve(1.0, alphas, tol)
     c_order = problem.with_(X=np.ascontiguousarray(problem.X)).solve(1.0, alphas, tol)
