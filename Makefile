@@ -4,8 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# adelie pins numpy<2, so the benchmark runs it from a venv of its own (bench/README.md).
+PEERS_VENV ?= bench/.venv-peers
 
-.PHONY: run test lint typecheck contracts pytest openapi docker-test clean
+.PHONY: run test lint typecheck contracts pytest openapi bench docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -18,6 +20,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(VENV)/.installed $(VENV)/.installed-test $@
+
+# Optional peer: a failed install only drops adelie from the benchmark (retried on the next run).
+$(PEERS_VENV)/.installed: bench/requirements-peers.txt
+	($(PYTHON) -m venv $(PEERS_VENV) || python3 -m venv $(PEERS_VENV)) \
+	&& $(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip \
+	&& $(PEERS_VENV)/bin/python -m pip install --quiet -r bench/requirements-peers.txt \
+	&& touch $@ \
+	|| echo "bench: the adelie venv $(PEERS_VENV) did not install; adelie is left out"
 
 run: $(VENV)/.installed
 	SPARSEFIT_HOST=$(HOST) SPARSEFIT_PORT=$(PORT) $(BIN)/python -m service
@@ -40,8 +54,12 @@ test: lint typecheck contracts pytest
 openapi: $(VENV)/.installed-test
 	$(BIN)/python -m service.openapi_export openapi/openapi.json
 
+bench: $(VENV)/.installed-bench $(PEERS_VENV)/.installed
+	$(BIN)/python -m bench.run
+	if [ -f bench/service_bench.py ]; then $(BIN)/python -m bench.service_bench; fi
+
 docker-test:
 	bash scripts/docker-test.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(PEERS_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of Sparsefit against the solvers users would otherwise pick."""
