@@ -6,7 +6,7 @@ import numpy as np
 
 from service.modeling.columns import RawMoments, is_sparse
 from service.modeling.gaussian_engine import GRAM_MAX_COLUMNS, GRAM_MIN_ALPHAS
-from service.modeling.link import linear_predictor
+from service.modeling.link import path_predictors
 from service.modeling.metrics import fold_score
 from service.modeling.parallel import run_folds
 from service.modeling.path import SolverInput
@@ -44,8 +44,8 @@ def _score_fold(
     X, y, w = problem.X[test], problem.y[test], problem.w[test]
     scores = np.full(n_alphas, np.nan)
     # A fold's path may stop early (max_features); its missing alphas count as undefined.
-    for i, (b, c) in enumerate(zip(intercept, coef, strict=True)):
-        scores[i] = fold_score(metric, problem.family, y, linear_predictor(X, b, c), w)
+    for i, eta in enumerate(path_predictors(X, intercept, coef)):
+        scores[i] = fold_score(metric, problem.family, y, eta, w)
     return scores
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 from scipy.special import log_expit
 
@@ -12,6 +15,25 @@ def linear_predictor(X: FloatArray, intercept: FloatArray, coef: FloatArray) -> 
     """``eta = intercept + X @ coef`` with shape (n, K') for intercept (K',) and coef (p, K')."""
     eta: FloatArray = X @ coef + intercept[np.newaxis, :]
     return eta
+
+
+# Linear predictors along a path are computed this many alphas at a time: one pass over X per
+# block instead of one per alpha, with a bounded (n, block) result.
+PATH_BLOCK = 25
+
+
+def path_predictors(X: Any, intercepts: FloatArray, coefs: FloatArray) -> Iterator[FloatArray]:
+    """``linear_predictor`` for each alpha of a path, in order: (n, K') arrays.
+
+    ``intercepts`` (m, K'), ``coefs`` (m, p, K'); dense or sparse X.
+    """
+    m, _, width = coefs.shape
+    for start in range(0, m, PATH_BLOCK):
+        stop = min(start + PATH_BLOCK, m)
+        products = [np.asarray(X @ coefs[start:stop, :, k].T) for k in range(width)]  # (n, block) each
+        for i in range(stop - start):
+            eta = np.column_stack([products[k][:, i] for k in range(width)])
+            yield eta + intercepts[start + i][np.newaxis, :]
 
 
 def log_probabilities(eta: FloatArray, family: Family) -> FloatArray:

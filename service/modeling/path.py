@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.modeling.columns import RawMoments
-from service.modeling.link import linear_predictor
+from service.modeling.link import path_predictors
 from service.modeling.metrics import deviance, deviance_ratio, null_deviance
 from service.modeling.problem import Problem
 from service.modeling.results import PathResult
@@ -100,8 +100,8 @@ def path_result(problem: Problem, fitted: FittedPath, l1_ratio: float) -> PathRe
     pr = problem
     null_dev = null_deviance(pr.family, pr.y, pr.w, pr.n_classes, pr.fit_intercept)
     ratios = [
-        deviance_ratio(deviance(pr.family, pr.y, linear_predictor(pr.X, b, c), pr.w), null_dev)
-        for b, c in zip(fitted.intercept, fitted.coef, strict=True)
+        deviance_ratio(deviance(pr.family, pr.y, eta, pr.w), null_dev)
+        for eta in path_predictors(pr.X, fitted.intercept, fitted.coef)
     ]
     solution = fitted.solution
     return PathResult(

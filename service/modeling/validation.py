@@ -81,7 +81,9 @@ def check_design(X: Any) -> Any:
         if not np.all(np.isfinite(csc.data)):
             raise InvalidDataError("The design matrix contains missing or non-finite values.")
         return csc
-    X = np.asarray(X, dtype=np.float64)
+    # Fortran order once here (a no-op for the service's designs): coordinate descent walks columns,
+    # and every CV fold then shares this one array.
+    X = np.asfortranarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {X.shape}")
     if X.shape[0] == 0:
