@@ -64,8 +64,10 @@ class WorkerPool:
         """Run one job to its end; raises ServiceError or JobFailedError when it does not succeed."""
         receiver, sender = self._context.Pipe(duplex=False)
         cancel_event = self._context.Event()
+        # Not daemonic: a daemonic process may not start children, and a large job's CV folds run
+        # in processes forked from it. Shutdown and cancel kill job processes explicitly (kill_all).
         process = self._context.Process(
-            target=run_fit_job, args=(task, sender, cancel_event), name=f"fit-{task.job_id}", daemon=True
+            target=run_fit_job, args=(task, sender, cancel_event), name=f"fit-{task.job_id}", daemon=False
         )
         process.start()
         sender.close()  # so that the worker's exit shows up as EOF on our end
