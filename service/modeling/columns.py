@@ -180,12 +180,6 @@ class ResidualState:
         out: FloatArray = self.r + self.shift[0]
         return out
 
-    def settle(self) -> None:
-        """Fold the constant shift into ``r``."""
-        if self.shift[0] != 0.0:
-            self.r += self.shift[0]
-            self.shift[0] = 0.0
-
 
 @dataclass(frozen=True)
 class RawMoments:

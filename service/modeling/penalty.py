@@ -98,39 +98,3 @@ class Penalty:
         residual = np.where(at_lower, np.minimum(residual, 0.0), residual)
         violation: FloatArray = np.where(at_zero, excess, np.abs(residual))
         return np.where(self.free, violation, 0.0)
-
-    def conjugate_sum(self, alpha: float, u: FloatArray, skip: BoolArray) -> float:
-        """sum_j G_j*(u_j), G_j the penalty plus box of column j; columns in ``skip`` are left out.
-
-        Finite for every u where the dual scaling kept |u_j| <= lam1_j in unbounded directions.
-        """
-        lam1, lam2 = self.strengths(alpha)
-        keep = ~skip & self.free
-        u, lam1, lam2 = u[keep], lam1[keep], lam2[keep]
-        lo, hi = self.lower[keep], self.upper[keep]
-        shrunk = np.sign(u) * np.maximum(np.abs(u) - lam1, 0.0)
-        total = 0.0
-        ridge = lam2 > 0.0
-        if np.any(ridge):
-            b = np.clip(shrunk[ridge] / lam2[ridge], lo[ridge], hi[ridge])
-            total += float(np.sum(u[ridge] * b - lam1[ridge] * np.abs(b) - 0.5 * lam2[ridge] * b**2))
-        pure = ~ridge
-        up = shrunk[pure] > 0.0
-        down = shrunk[pure] < 0.0
-        with np.errstate(invalid="ignore"):
-            total += float(np.sum(np.where(up, shrunk[pure] * hi[pure], 0.0)))
-            total += float(np.sum(np.where(down, shrunk[pure] * lo[pure], 0.0)))
-        return total
-
-    def dual_scale(self, alpha: float, q: FloatArray, skip: BoolArray) -> float:
-        """The largest s <= 1 that keeps s*q_j within lam1_j wherever column j is unbounded and
-        has no ridge part (so that the conjugate is finite)."""
-        lam1, lam2 = self.strengths(alpha)
-        free = self.free & ~skip & (lam2 == 0.0)
-        need_up = free & np.isinf(self.upper) & (q > 0.0)
-        need_down = free & np.isinf(self.lower) & (q < 0.0)
-        mask = need_up | need_down
-        if not np.any(mask):
-            return 1.0
-        ratio = lam1[mask] / np.abs(q[mask])
-        return float(min(1.0, ratio.min()))
