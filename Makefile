@@ -7,7 +7,7 @@ PORT ?= 8000
 # adelie pins numpy<2, so the benchmark runs it from a venv of its own (bench/README.md).
 PEERS_VENV ?= bench/.venv-peers
 
-.PHONY: run test lint typecheck contracts pytest openapi bench docker-test clean
+.PHONY: run test lint typecheck contracts pytest openapi bench load docker-test clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -57,6 +57,16 @@ openapi: $(VENV)/.installed-test
 bench: $(VENV)/.installed-bench $(PEERS_VENV)/.installed
 	$(BIN)/python -m bench.run
 	if [ -f bench/service_bench.py ]; then $(BIN)/python -m bench.service_bench; fi
+
+# Loopback load test (bench/load.py): 200 clients for 60 s as two tenants, then it drains and verifies.
+load: $(VENV)/.installed-test
+	$(BIN)/python -m bench.load --clients 200 --duration 60 --api-keys loadA:load-key-a1,loadB:load-key-b2
+
+# The contract fuzz test with ten times the suite's examples per operation, for manual runs;
+# SPARSEFIT_FUZZ_SEED=N explores other requests.
+FUZZ_EXAMPLES ?= 800
+fuzz: $(VENV)/.installed-test
+	SPARSEFIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q --timeout=3600 tests/api/test_contract_fuzz.py
 
 docker-test:
 	bash scripts/docker-test.sh

@@ -218,7 +218,10 @@ wait_healthy() {
 run_container() {
   docker rm -f "$NAME" >/dev/null 2>&1 || true
   if [ "$NETWORK_MODE" = publish ]; then
-    docker run -d --init --name "$NAME" -p "127.0.0.1:$PORT:8000" -v "$VOLUME:/data" "$IMAGE" >/dev/null
+    # The container listens on 0.0.0.0, which needs keys or an explicit opt-in; the port is published
+    # on the host's loopback only, so the test opts in.
+    docker run -d --init --name "$NAME" -p "127.0.0.1:$PORT:8000" -e SPARSEFIT_ALLOW_ANONYMOUS=true \
+      -v "$VOLUME:/data" "$IMAGE" >/dev/null
   else
     docker run -d --init --name "$NAME" --network host -e SPARSEFIT_HOST=127.0.0.1 -e "SPARSEFIT_PORT=$PORT" \
       -v "$VOLUME:/data" "$IMAGE" >/dev/null

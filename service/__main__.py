@@ -7,9 +7,11 @@ def main() -> None:
     # Imported here, not at module level: worker processes re-import the main module when they
     # start, and they must not load the web stack.
     import logging
+    import sys
 
     import uvicorn
 
+    from service.api.auth import KeyConfigError, check_exposure, load_key_ring
     from service.app import create_app
     from service.config import Settings
 
@@ -17,6 +19,12 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        check_exposure(settings, load_key_ring(settings))
+    except KeyConfigError as error:
+        # Before uvicorn binds anything: a misconfigured service must not come up half-open.
+        print(f"sparsefit: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
 import service
-from service.api import datasets, jobs, models, ops
-from service.api.deps import ArtifactCache, Services
-from service.api.problems import INTERNAL_ERROR_RESPONSE, install_problem_handlers
+from service.api import datasets, jobs, metrics, models, ops
+from service.api.auth import KeyRing, load_key_ring
+from service.api.deps import ArtifactCache, Services, require_tenant
+from service.api.metrics import Metrics
+from service.api.problems import INTERNAL_ERROR_RESPONSE, install_problem_handlers, problem_responses
+from service.api.request_context import RequestContext
 from service.config import Settings
+from service.data.limits import TableLimits
 from service.jobs.manager import JobManager
 from service.jobs.pool import WorkerPool
 from service.store.blobs import DatasetStore, ModelStore, sweep_temp_files
 from service.store.catalog import Catalog
+from service.store.signing import load_or_create_secret
 
 logger = logging.getLogger("service")
 
@@ -33,29 +37,49 @@ def build_services(settings: Settings) -> Services:
     sweep_temp_files(settings.data_dir)  # partial files of a crashed write are never objects
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     pool = WorkerPool(settings.workers, settings.cancel_grace_s)
-    model_store = ModelStore(settings.data_dir)
+    secret = artifact_secret(settings)
+    model_store = ModelStore(settings.data_dir, secret=secret, min_free_bytes=settings.min_free_bytes)
     return Services(
         settings=settings,
         catalog=catalog,
-        datasets=DatasetStore(settings.data_dir),
+        datasets=DatasetStore(settings.data_dir, min_free_bytes=settings.min_free_bytes),
         models=model_store,
         artifacts=ArtifactCache(model_store),
         pool=pool,
-        manager=JobManager(catalog, pool, settings.max_queued_jobs),
+        manager=JobManager(catalog, pool, settings.max_queued_jobs, settings.max_queued_jobs_per_tenant),
+        keys=load_key_ring(settings),
+        table_limits=TableLimits(settings.max_rows, settings.max_columns, settings.max_cells),
+        artifact_secret=secret,
     )
+
+
+def artifact_secret(settings: Settings) -> bytes:
+    """The HMAC key for model files: the configured one, else the data dir's generated one."""
+    if settings.artifact_secret is not None:
+        return settings.artifact_secret.get_secret_value().encode()
+    return load_or_create_secret(settings.data_dir)
+
+
+def _access_description(keys: KeyRing) -> str:
+    if keys.enabled:
+        return f"API keys required ({len(keys.keys)} key(s), {len(keys.tenants)} tenant(s))"
+    return "single default tenant, no API keys configured: every caller has full access"
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[State]:
     settings: Settings = app.state.settings
     services = build_services(settings)
+    app.state.metrics = Metrics()
+    app.state.metrics.watch(services)
     await asyncio.to_thread(services.pool.start)
     await services.manager.start()
     logger.info(
-        "sparsefit %s ready: data in %s, %d worker(s), single default tenant (no API keys configured)",
+        "sparsefit %s ready: data in %s, %d worker(s), %s",
         service.__version__,
         settings.data_dir.resolve(),
         settings.workers,
+        _access_description(services.keys),
     )
     try:
         yield {"services": services}
@@ -63,14 +87,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         await services.manager.stop()
         services.catalog.close()
         logger.info("sparsefit stopped")
-
-
-async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-    request.state.request_id = request_id
-    response = await call_next(request)
-    response.headers["X-Request-ID"] = request_id
-    return response
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -84,8 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings if settings is not None else Settings()
-    app.middleware("http")(_request_id)
+    app.add_middleware(RequestContext)
     install_problem_handlers(app)
-    for router in (datasets.router, jobs.router, models.router, ops.router):
-        app.include_router(router)
+    # Every /v1 route needs the caller's tenant, so a missing key is a 401 even where the route itself
+    # does not use the tenant; operational routes stay open (API.md).
+    for router in (datasets.router, jobs.router, models.router):
+        app.include_router(router, dependencies=[Depends(require_tenant)], responses=problem_responses(401))
+    app.include_router(ops.router)
+    app.include_router(metrics.router)
     return app

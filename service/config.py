@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,3 +29,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, description="Upload size limit.")
     max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound of ?wait=S.")
     log_level: str = "info"
+
+    # Access. Keys are `tenant:key` pairs; a file line may give `tenant:sha256:<hex>` instead.
+    api_keys: SecretStr | None = Field(default=None, description="Comma-separated tenant:key pairs.")
+    api_keys_file: Path | None = Field(default=None, description="One tenant:key per line.")
+    allow_anonymous: bool = Field(
+        default=False, description="Serve a non-loopback address without API keys (refused otherwise)."
+    )
+    artifact_secret: SecretStr | None = Field(
+        default=None, description="HMAC key for model files; generated into the data dir when unset."
+    )
+
+    # Limits: each answers a problem when exceeded (see the README's table of limits).
+    max_rows: int = Field(default=10_000_000, ge=1, description="Rows of one table (413).")
+    max_columns: int = Field(default=100_000, ge=1, description="Columns of one table (413).")
+    max_cells: int = Field(default=200_000_000, ge=1, description="Rows x columns of one table (413).")
+    max_levels: int = Field(default=1000, ge=2, description="Levels of one categorical feature (422).")
+    max_cv_fits: int = Field(
+        default=20_000, ge=1, description="CV folds x alphas x l1_ratios of one job (422)."
+    )
+    max_queued_jobs_per_tenant: int = Field(
+        default=50, ge=1, description="Queued jobs of one tenant beyond this answer 429."
+    )
+    min_free_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=0, description="Writes are refused (507) below this much free disk."
+    )

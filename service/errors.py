@@ -36,6 +36,14 @@ class ServiceError(Exception):
         return problem
 
 
+class UnauthorizedError(ServiceError):
+    """No API key, or one that matches no tenant; answered with a `WWW-Authenticate` header."""
+
+    type = "/problems/unauthorized"
+    title = "Authentication required"
+    status = HTTPStatus.UNAUTHORIZED
+
+
 class NotFoundError(ServiceError):
     type = "/problems/not-found"
     title = "Not found"
@@ -76,6 +84,22 @@ class PayloadTooLargeError(ServiceError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class TableTooLargeError(ServiceError):
+    """A table with more rows, columns or cells than the service's limits allow."""
+
+    type = "/problems/table-too-large"
+    title = "Table too large"
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class TooManyLevelsError(ServiceError):
+    """A categorical column with more distinct levels than the limit allows."""
+
+    type = "/problems/too-many-levels"
+    title = "Too many categorical levels"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
 class UnsupportedMediaTypeError(ServiceError):
     type = "/problems/unsupported-media-type"
     title = "Unsupported media type"
@@ -97,6 +121,30 @@ class JobNotFinishedError(ServiceError):
 class QueueFullError(ServiceError):
     type = "/problems/queue-full"
     title = "Job queue full"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class TooManyJobsError(ServiceError):
+    """One tenant has as many queued jobs as it may; others are not held up by it."""
+
+    type = "/problems/too-many-jobs"
+    title = "Too many queued jobs for this tenant"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+
+class InsufficientStorageError(ServiceError):
+    """The disk is full (or below the configured free-space reserve); nothing was stored."""
+
+    type = "/problems/insufficient-storage"
+    title = "Insufficient storage"
+    status = HTTPStatus.INSUFFICIENT_STORAGE
+
+
+class StoreUnavailableError(ServiceError):
+    """The data directory cannot be written (read-only, permissions); nothing was stored."""
+
+    type = "/problems/store-unavailable"
+    title = "Store unavailable"
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
@@ -148,3 +196,10 @@ class IntegrityError(ServiceError):
     type = "/problems/integrity"
     title = "Stored object failed its integrity check"
     status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+class ArtifactRejectedError(IntegrityError):
+    """A model file whose HMAC does not verify: tampered with, or not written by this service."""
+
+    type = "/problems/artifact-rejected"
+    title = "Model artifact rejected"

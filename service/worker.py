@@ -28,7 +28,12 @@ from service.data.design import Design, DesignSpec, build_design  # noqa: E402
 from service.data.tableio import table_from_parquet  # noqa: E402
 from service.errors import JobCanceledError, ServiceError  # noqa: E402
 from service.modeling import FitSpec, fit_model  # noqa: E402
+from service.store.atomic import FileDigest  # noqa: E402
 from service.store.blobs import DatasetStore, ModelStore  # noqa: E402
+from service.store.space import storage_errors  # noqa: E402
+
+# Added to a job process's nice value (its CV fold processes inherit it).
+WORKER_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class FitTask:
     timeout_s: float = 3600.0
     cv_processes: int = 1
     server_pid: int = field(default_factory=os.getpid)
+    # The HMAC key the model file is signed with (service.store.signing); never printed.
+    artifact_secret: bytes = field(default=b"", repr=False)
+    # Settings.min_free_bytes: the model is not saved (507) when less disk than this is free.
+    min_free_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,14 +152,23 @@ def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
         outcome=outcome,
     )
     checkpoint(0.99, "saving")
-    digest = ModelStore(task.data_dir).save(task.model_id, artifact)
+    digest = save_model(task, artifact)
     summary = describe_model(artifact, task.penalty)
     summary["versions"] = versions()
     return FitResult(task.model_id, digest.sha256, digest.size, summary)
 
 
+def save_model(task: FitTask, artifact: ModelArtifact) -> FileDigest:
+    """Write the artifact; a full or read-only disk ends the job with its 507 / 503 problem."""
+    store = ModelStore(task.data_dir, secret=task.artifact_secret, min_free_bytes=task.min_free_bytes)
+    with storage_errors():
+        return store.save(task.model_id, artifact)
+
+
 def run_fit_job(task: FitTask, conn: Connection, cancel: Event) -> None:
     """Process entry point: every outcome, good or bad, is one message on `conn`."""
+    # Fits yield the CPU to the web process, so health checks and reads stay fast on a saturated pool.
+    os.nice(WORKER_NICENESS)
     checkpoint = Checkpoint(conn, cancel, task.server_pid)
     try:
         with threadpool_limits(limits=1):

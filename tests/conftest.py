@@ -28,9 +28,16 @@ def csv_bytes(columns: list[str], rows: np.ndarray | list[list[Any]]) -> bytes:
     return out.getvalue().encode()
 
 
+def make_settings(data_dir: Path) -> Settings:
+    """The tests' settings: small limits, so that refusing an oversized upload stays cheap."""
+    return Settings(
+        data_dir=data_dir, workers=2, max_body_bytes=4_000_000, cancel_grace_s=0.5, max_columns=2000
+    )
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", workers=2, max_body_bytes=4_000_000, cancel_grace_s=0.5)
+    return make_settings(tmp_path / "data")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from service.api.deps import ServicesDep, TenantDep
 from service.api.problems import problem_responses
 from service.api.schemas import DatasetCreate, DatasetList, DatasetRead
 from service.api.uploads import CSV, JSON, MULTIPART, PARQUET, parse_upload, read_body
+from service.data.limits import check_table_shape
 from service.data.tableio import column_summaries, table_to_parquet
 from service.store.records import DatasetRecord, new_id, utc_now
 
@@ -39,7 +40,8 @@ UPLOAD_BODY: dict[str, Any] = {
     }
 }
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+# The catalog pages with SQLite, whose integers are 64-bit: a larger offset would be a 500.
+Offset = Annotated[int, Query(ge=0, le=2**63 - 1)]
 
 
 def dataset_read(record: DatasetRecord) -> DatasetRead:
@@ -62,7 +64,7 @@ def dataset_read(record: DatasetRecord) -> DatasetRead:
     status_code=201,
     response_model=DatasetRead,
     openapi_extra=UPLOAD_BODY,
-    responses=problem_responses(413, 415, 422),
+    responses=problem_responses(413, 415, 422, 503, 507),
 )
 async def create_dataset(
     request: Request,
@@ -75,6 +77,7 @@ async def create_dataset(
     limit = services.settings.max_body_bytes
     body = await read_body(request, limit)
     upload = await parse_upload(request, body, limit, name)
+    check_table_shape(upload.table.n_rows, len(upload.table.columns), services.table_limits)
     parquet = await run_in_threadpool(table_to_parquet, upload.table)
     dataset_id = new_id()
     digest = await run_in_threadpool(services.datasets.save, dataset_id, parquet)
@@ -90,7 +93,7 @@ async def create_dataset(
         tenant=tenant,
     )
     try:
-        services.catalog.insert_dataset(record)
+        await run_in_threadpool(services.catalog.insert_dataset, record)
     except BaseException:
         services.datasets.delete(dataset_id)  # no catalog row: the file must not linger
         raise

@@ -8,17 +8,18 @@ from dataclasses import dataclass, field
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from service.api.auth import KeyRing
 from service.artifact import ModelArtifact
 from service.config import Settings
+from service.data.limits import TableLimits
 from service.errors import IntegrityError
 from service.jobs.manager import JobManager
 from service.jobs.pool import WorkerPool
 from service.store.blobs import DatasetStore, ModelStore
 from service.store.catalog import Catalog
 from service.store.records import ModelRecord
-
-DEFAULT_TENANT = "default"
 
 
 @dataclass
@@ -60,16 +61,31 @@ class Services:
     artifacts: ArtifactCache
     pool: WorkerPool
     manager: JobManager
+    keys: KeyRing
+    table_limits: TableLimits
+    artifact_secret: bytes = field(repr=False)
 
 
 def _services(request: Request) -> Services:
     return cast(Services, request.state.services)
 
 
-def _tenant(request: Request) -> str:
-    # API keys and tenants come in a later issue; until then everything belongs to one tenant.
-    return DEFAULT_TENANT
+# Declares the bearer scheme in the OpenAPI document; the check itself is KeyRing.authenticate, so
+# that a missing or wrong key gets our 401 problem rather than FastAPI's own 403.
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from SPARSEFIT_API_KEYS; needed on every /v1 path when keys are configured.",
+)
+
+
+def require_tenant(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The caller's tenant: the default one without keys, else the owner of the bearer key (or 401)."""
+    tenant = _services(request).keys.authenticate(request.headers.get("authorization"))
+    request.state.tenant = tenant
+    return tenant
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
-TenantDep = Annotated[str, Depends(_tenant)]
+TenantDep = Annotated[str, Depends(require_tenant)]

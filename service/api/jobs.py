@@ -14,10 +14,12 @@ from service.api.datasets import Limit, Offset
 from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.job_specs import design_spec, fit_spec, normalised_request
 from service.api.problems import problem_responses
-from service.api.schemas import JobCreate, JobList, JobRead
+from service.api.schemas import JOB_EVENT_SCHEMA, JobCreate, JobList, JobRead
 from service.data.design import check_design_columns
+from service.data.limits import check_feature_levels
 from service.errors import ValidationError
 from service.store.records import DatasetRecord, JobRecord, JobStatus, new_id, utc_now
+from service.store.space import ensure_free_space
 from service.worker import FitTask, load_design
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -58,21 +60,43 @@ def _check_fold_count(job: JobCreate, dataset: DatasetRecord) -> None:
         )
 
 
+def _check_cv_size(job: JobCreate, max_fits: int) -> None:
+    """422 when CV would fit more (fold, alpha, l1_ratio) problems than SPARSEFIT_MAX_CV_FITS."""
+    if job.cv is None or job.cv.fold_column is not None:  # a fold column's count is known only later
+        return
+    n_alphas = job.path.n_alphas if job.path.alphas is None else len(job.path.alphas)
+    n_ratios = 1 if job.cv.l1_ratios is None else len(job.cv.l1_ratios)
+    fits = job.cv.folds * n_alphas * n_ratios
+    if fits > max_fits:
+        raise ValidationError(
+            f"cv.folds x alphas x l1_ratios is {job.cv.folds} x {n_alphas} x {n_ratios} = {fits} fits; "
+            f"at most {max_fits} are accepted.",
+            errors=[{"loc": ["body", "cv", "folds"], "msg": "too many CV fits", "type": "limit"}],
+        )
+
+
 async def _validate(job: JobCreate, services: Services, tenant: str) -> DatasetRecord:
     """Everything that can be known before queueing: the dataset, its columns, then the data itself."""
-    dataset = services.catalog.get_dataset(job.dataset_id, tenant=tenant)
+    dataset = await run_in_threadpool(services.catalog.get_dataset, job.dataset_id, tenant)
     spec = design_spec(job)
     check_design_columns(dataset.columns, spec)
+    check_feature_levels(dataset.columns, spec, services.settings.max_levels)
     _check_fold_count(job, dataset)
+    _check_cv_size(job, services.settings.max_cv_fits)
     # Building the design once here turns data problems (NaN in the target, one class only, missing
     # values with missing=error) into an immediate 422 instead of a job that fails later.
     await run_in_threadpool(load_design, services.settings.data_dir, dataset.id, dataset.sha256, spec)
     return dataset
 
 
-@router.post("", status_code=202, response_model=JobRead, responses=problem_responses(404, 503))
+@router.post("", status_code=202, response_model=JobRead, responses=problem_responses(404, 429, 503, 507))
 async def create_job(job: JobCreate, response: Response, services: ServicesDep, tenant: TenantDep) -> JobRead:
     """Validate a fit request and queue it; the answer comes at once, the model when the job ends."""
+    # Refuse a full queue before validating, which reads the dataset: under load most refused
+    # submissions would otherwise pay for a design they cannot use. `submit` checks again.
+    services.manager.check_capacity(tenant)
+    # A job whose model could not be saved would fail only after its fit: refuse it now (507).
+    ensure_free_space(services.models.directory, services.settings.min_free_bytes)
     dataset = await _validate(job, services, tenant)
     job_id, model_id = new_id(), new_id()
     task = FitTask(
@@ -87,6 +111,8 @@ async def create_job(job: JobCreate, response: Response, services: ServicesDep, 
         tenant=tenant,
         timeout_s=min(job.max_runtime_s or math.inf, services.settings.job_timeout_s),
         cv_processes=services.settings.cv_processes,
+        artifact_secret=services.artifact_secret,
+        min_free_bytes=services.settings.min_free_bytes,
     )
     record = JobRecord(
         id=job_id,
@@ -105,7 +131,7 @@ async def create_job(job: JobCreate, response: Response, services: ServicesDep, 
         dataset_id=dataset.id,
         tenant=tenant,
     )
-    services.manager.submit(record, task)
+    await services.manager.submit(record, task)
     response.headers["Location"] = f"/v1/jobs/{job_id}"
     response.headers["Retry-After"] = str(POLL_AFTER_S)
     return job_read(record)
@@ -163,7 +189,7 @@ async def _event_stream(services: Services, job_id: str, tenant: str) -> AsyncIt
 @router.get(
     "/{job_id}/events",
     responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        200: {"content": {"text/event-stream": {"schema": JOB_EVENT_SCHEMA}}},
         **problem_responses(404),
     },
     response_class=StreamingResponse,
@@ -178,7 +204,7 @@ def follow_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> Streami
 
 
 @router.delete("/{job_id}", status_code=204, responses=problem_responses(404, 409))
-def delete_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+async def delete_job(job_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
     """Delete a finished job's record; its model stays."""
-    services.manager.delete(job_id, tenant)
+    await services.manager.delete(job_id, tenant)
     return Response(status_code=204)

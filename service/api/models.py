@@ -17,6 +17,7 @@ from service.data.parsing import parse_csv, parse_split_json
 from service.data.table import Table
 from service.data.tableio import table_from_parquet
 from service.errors import NotFoundError, UnsupportedMediaTypeError
+from service.plots import cv_svg, path_svg
 from service.store.records import ModelRecord
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -44,9 +45,13 @@ def model_read(record: ModelRecord) -> ModelRead:
     return ModelRead.model_validate(document)
 
 
+def _load_artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
+    return services.artifacts.load(services.catalog.get_model(model_id, tenant=tenant))
+
+
 async def _artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
-    record = services.catalog.get_model(model_id, tenant=tenant)
-    return await run_in_threadpool(services.artifacts.load, record)
+    # Both steps off the event loop: the catalog read may wait on a commit's fsync.
+    return await run_in_threadpool(_load_artifact, services, model_id, tenant)
 
 
 @router.get("", response_model=ModelList, responses=problem_responses(422))
@@ -75,6 +80,41 @@ async def get_model_cv(model_id: str, services: ServicesDep, tenant: TenantDep) 
     if document is None:
         raise NotFoundError(f"Model {model_id} was fitted without cross-validation.")
     return CVRead.model_validate(document)
+
+
+SVG = "image/svg+xml"
+SVG_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An SVG image.", "content": {SVG: {"schema": {"type": "string"}}}}
+}
+
+
+@router.get(
+    "/{model_id}/plots/path.svg",
+    response_class=Response,
+    responses={**SVG_RESPONSE, **problem_responses(404)},
+)
+async def get_model_path_plot(model_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    """The coefficient paths against log10(alpha), as glmnet's plot draws them."""
+    artifact = await _artifact(services, model_id, tenant)
+    classes = None if artifact.classes is None else list(artifact.classes)
+    svg = await run_in_threadpool(
+        path_svg, describe_path(artifact), title=f"Model {model_id}", classes=classes
+    )
+    return Response(svg, media_type=SVG)
+
+
+@router.get(
+    "/{model_id}/plots/cv.svg",
+    response_class=Response,
+    responses={**SVG_RESPONSE, **problem_responses(404)},
+)
+async def get_model_cv_plot(model_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    """The CV curve with its standard errors, alpha_min and alpha_1se; 404 when there was no CV."""
+    artifact = await _artifact(services, model_id, tenant)
+    document = describe_cv(artifact)
+    if document is None:
+        raise NotFoundError(f"Model {model_id} was fitted without cross-validation.")
+    return Response(await run_in_threadpool(cv_svg, document, title=f"Model {model_id}"), media_type=SVG)
 
 
 def _stored_table(services: Services, dataset_id: str, tenant: str) -> Table:

@@ -10,14 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from service.errors import ServiceError
+from service.errors import InsufficientStorageError, ServiceError, StoreUnavailableError
 
 logger = logging.getLogger("service.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Headers a problem keeps from the exception that caused it.
 KEPT_HEADERS = ("allow", "retry-after", "www-authenticate")
+# The methods a 405's Allow header may name.
+ALLOW_CANDIDATES = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 # Starlette's own HTTP errors (unknown path, wrong method, ...) mapped onto stable problem types.
 HTTP_PROBLEM_TYPES = {
@@ -68,7 +71,10 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _service_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, ServiceError)
-    if exc.status >= 500 and exc.status != HTTPStatus.SERVICE_UNAVAILABLE:
+    if isinstance(exc, InsufficientStorageError | StoreUnavailableError):
+        # The machine's condition (disk full, store read-only), not a failure of this request.
+        logger.warning("request %s: %s", _request_id(request), exc.type)
+    elif exc.status >= 500 and exc.status != HTTPStatus.SERVICE_UNAVAILABLE:  # 503: back-pressure
         logger.error("request %s: %s %s", _request_id(request), exc.type, exc.detail)
     return problem_response(exc.to_problem(), exc.headers)
 
@@ -90,6 +96,12 @@ async def _request_validation(request: Request, exc: Exception) -> ProblemRespon
 
 async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI answers malformed JSON with a 422 `json_invalid`, but a body its parser fails on in
+        # another way (bytes that are not UTF-8, nesting too deep) with a bare 400 caused by the parser's
+        # error. Both are a body that is not usable JSON, so both get the validation problem.
+        error = {"loc": ("body",), "msg": "the body is not parseable JSON", "type": "json_invalid"}
+        return await _request_validation(request, RequestValidationError([error]))
     status = HTTPStatus(exc.status_code)
     problem = {
         "type": HTTP_PROBLEM_TYPES.get(exc.status_code, f"/problems/http-{exc.status_code}"),
@@ -97,7 +109,25 @@ async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
         "status": exc.status_code,
         "detail": exc.detail if isinstance(exc.detail, str) else status.description,
     }
-    return problem_response(problem, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
+    return problem_response(problem, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers to, asked of each route the way the router itself asks.
+
+    Starlette's 405 names only the methods of the first route whose path matched; a path served by
+    two routes (GET and POST /v1/datasets) would advertise half of what it allows.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in ALLOW_CANDIDATES
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
 
 
 async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:

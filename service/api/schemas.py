@@ -211,6 +211,28 @@ class JobRead(BaseModel):
     request: dict[str, Any]
 
 
+def _sse_event(event: str, payload: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": event},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": f"#/components/schemas/{payload}"},
+            },
+        },
+    }
+
+
+# One Server-Sent Event of GET /v1/jobs/{id}/events, as an SSE parser reads it (Open API 3.1 has an
+# event stream's `schema` describe each event): `progress` carries a Progress, `status` a JobRead.
+JOB_EVENT_SCHEMA: dict[str, Any] = {
+    "oneOf": [_sse_event("progress", "Progress"), _sse_event("status", "JobRead")]
+}
+
+
 class JobList(BaseModel):
     items: list[JobRead]
     total: int
@@ -319,8 +341,33 @@ class CVRead(CVCurveRead):
     curves: list[CVCurveRead] | None = None
 
 
+# PredictionCreate's `_one_source` rule written in JSON Schema, so that the document states it too.
+_ONE_SOURCE: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["columns", "data"],
+            "properties": {
+                "columns": {"type": "array"},
+                "data": {"type": "array"},
+                "dataset_id": {"type": "null"},
+            },
+        },
+        {
+            "required": ["dataset_id"],
+            "properties": {
+                "dataset_id": {"type": "string"},
+                "columns": {"type": "null"},
+                "data": {"type": "null"},
+            },
+        },
+    ]
+}
+
+
 class PredictionCreate(Strict):
     """Rows to predict: `columns` + `data` (matched by name), or a stored `dataset_id`."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_SOURCE)
 
     columns: list[str] | None = Field(default=None, min_length=1)
     data: list[list[Any]] | None = None

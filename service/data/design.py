@@ -57,15 +57,27 @@ def build_design(table: Table, spec: DesignSpec) -> Design:
 
     Raises :class:`ValidationError` for what :func:`check_design_columns` refuses and for a
     binomial target with more than two classes, :class:`InvalidDataError` for data that cannot
-    serve the fit (missing target, bad weights or folds, missing features under ``missing: error``).
+    serve the fit (fewer than two rows, missing target, bad weights or folds, missing features under
+    ``missing: error``, every feature constant).
     """
     check_design_columns(column_summaries(table), spec)
+    if table.n_rows < 2:
+        raise InvalidDataError(f"a fit needs at least 2 rows; the dataset has {table.n_rows}")
     y, classes = _target(table.column(spec.target), spec.family)
     weights = None if spec.weights_column is None else _weights(table.column(spec.weights_column))
     folds = None if spec.fold_column is None else _folds(table.column(spec.fold_column))
     encoder = DesignEncoder.learn(table, spec.feature_names(table.names), spec.missing)
     constraints = column_constraints(encoder, spec)
-    return Design(encoder.transform(table), y, classes, weights, folds, encoder, constraints)
+    X = encoder.transform(table)
+    _check_some_feature_varies(X)
+    return Design(X, y, classes, weights, folds, encoder, constraints)
+
+
+def _check_some_feature_varies(X: NDArray[np.float64]) -> None:
+    # glmnet refuses such a fit too ("all used predictors have zero variance"): no alpha could
+    # select anything, so the path and its CV would be degenerate. One varying column suffices.
+    if not any(np.any(X[:, j] != X[0, j]) for j in range(X.shape[1])):
+        raise InvalidDataError("every feature is constant, so there is nothing to fit but the intercept")
 
 
 def _reject_missing(column: Column, role: str) -> None:

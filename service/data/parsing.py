@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,16 +19,33 @@ from service.errors import InvalidDatasetError
 
 # Cells that mean "missing" in a CSV, as in pandas' defaults minus the rarer spellings.
 NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "null", "NULL")
+# JobCreate's ColumnName allows this many characters: a longer name could be stored but never named.
+MAX_NAME_CHARS = 1000
+# C0, DEL and C1 controls: invisible in messages, illegal in the SVG (XML) of plots, and a newline
+# in a name cannot be written back as a one-line CSV header.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def check_names(names: Sequence[object]) -> None:
-    """Every upload's header rule: at least one column, names are non-blank strings, all distinct."""
+    """Every upload's header rule: at least one column, names are non-blank strings, all distinct.
+
+    A name also has at most :data:`MAX_NAME_CHARS` characters and no control characters.
+    """
     if not names:
         raise InvalidDatasetError("the dataset has no columns")
     seen: set[str] = set()
     for position, name in enumerate(names, start=1):
         if not isinstance(name, str) or not name.strip():
             raise InvalidDatasetError(f"column {position} has an empty name", position=position)
+        if len(name) > MAX_NAME_CHARS:
+            raise InvalidDatasetError(
+                f"the name of column {position} has {len(name)} characters; at most {MAX_NAME_CHARS}",
+                position=position,
+            )
+        if _CONTROL.search(name):
+            raise InvalidDatasetError(
+                f"the name of column {position} contains a control character", position=position
+            )
         if name in seen:
             raise InvalidDatasetError(f"the column name {quote(name)} appears twice", column=short(name))
         seen.add(name)

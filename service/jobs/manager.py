@@ -6,14 +6,19 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 from service.errors import (
+    InsufficientStorageError,
     InterruptedJobError,
     JobCanceledError,
     JobFinishedError,
     QueueFullError,
     ServiceError,
+    StoreUnavailableError,
+    TooManyJobsError,
 )
 from service.jobs.notify import ChangeNotifier
 from service.jobs.pool import JobFailedError, WorkerPool
@@ -23,21 +28,32 @@ from service.worker import FitResult, FitTask
 
 logger = logging.getLogger("service.jobs")
 
-# Progress is written to the catalog at most this often per job; listeners are woken every time.
-PROGRESS_WRITE_INTERVAL_S = 0.25
+# Progress is written to the catalog at most this often per job: each write is an fsynced commit.
+PROGRESS_WRITE_INTERVAL_S = 0.5
+# Waits between attempts to record a job's end while the store refuses writes (about 30 s in all).
+RECORD_RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 class JobManager:
     """Owns the queue and the runners; the catalog is the source of truth for every job's state."""
 
-    def __init__(self, catalog: Catalog, pool: WorkerPool, max_queued: int) -> None:
+    def __init__(
+        self, catalog: Catalog, pool: WorkerPool, max_queued: int, max_queued_per_tenant: int | None = None
+    ) -> None:
         self._catalog = catalog
         self._pool = pool
         self._max_queued = max_queued
+        self._max_queued_per_tenant = max_queued_per_tenant or max_queued
+        # Queued jobs per tenant, kept here rather than counted in SQL on every submit.
+        self._queued_by_tenant: Counter[str] = Counter()
         self._queue: asyncio.Queue[FitTask] = asyncio.Queue()
         self._runners: list[asyncio.Task[None]] = []
         self._notifier = ChangeNotifier()
         self._last_write: dict[str, float] = {}
+        self._progress_writes: dict[str, asyncio.Task[None]] = {}
+        # Submissions between their capacity check and their enqueue (the catalog write in between
+        # runs in a thread), so two concurrent submits cannot both take the last place.
+        self._reserved = 0
 
     async def start(self) -> list[str]:
         """Settle jobs a previous process left unfinished, then start one runner per worker slot."""
@@ -63,41 +79,65 @@ class JobManager:
             InterruptedJobError("The service shut down while this job was queued or running.").to_problem()
         )
 
-    def submit(self, job: JobRecord, task: FitTask) -> JobRecord:
-        """Record a queued job and enqueue it; 503 with Retry-After when the queue is full."""
-        if self._queue.qsize() >= self._max_queued:
+    def check_capacity(self, tenant: str) -> None:
+        """429 with Retry-After when ``tenant`` already has its share of the queue (so one busy tenant
+        cannot lock the others out), 503 with Retry-After when the whole queue is full.
+
+        Cheap, so a route can ask before it does the work of validating a job it could not queue.
+        """
+        if self._queued_by_tenant[tenant] >= self._max_queued_per_tenant:
+            raise TooManyJobsError(
+                f"You already have {self._queued_by_tenant[tenant]} queued jobs, the most one "
+                "tenant may have; wait for some to start.",
+                headers={"Retry-After": "5"},
+            )
+        if self._queue.qsize() + self._reserved >= self._max_queued:
             raise QueueFullError(
                 f"{self._queue.qsize()} jobs are already queued; try again later.",
                 headers={"Retry-After": "5"},
             )
-        self._catalog.insert_job(job)
+
+    async def submit(self, job: JobRecord, task: FitTask) -> JobRecord:
+        """Record a queued job and enqueue it, within the limits of :meth:`check_capacity`."""
+        self.check_capacity(task.tenant)
+        self._queued_by_tenant[task.tenant] += 1
+        self._reserved += 1
+        try:
+            await asyncio.to_thread(self._catalog.insert_job, job)
+        except BaseException:
+            self._queued_by_tenant[task.tenant] -= 1
+            raise
+        finally:
+            self._reserved -= 1
         self._queue.put_nowait(task)
         self._notifier.notify(job.id)
         return job
 
     async def cancel(self, job_id: str, tenant: str) -> JobRecord:
-        job = self._catalog.get_job(job_id, tenant=tenant)
+        job = await self._get(job_id, tenant)
         if job.status in FINISHED:
             raise JobFinishedError(f"Job {job_id} already finished as {job.status}.", job_id=job_id)
         if job.status == JobStatus.QUEUED:
-            job = self._finish(job_id, JobStatus.CANCELED, JobCanceledError("Canceled while queued."))
+            job = await self._finish(job_id, JobStatus.CANCELED, JobCanceledError("Canceled while queued."))
         else:
             await self._pool.cancel(job_id)
-            self._catalog.update_progress(job_id, job.progress_fraction, "canceling", None)
-            job = self._catalog.get_job(job_id, tenant=tenant)
+            await asyncio.to_thread(
+                self._catalog.update_progress, job_id, job.progress_fraction, "canceling", None
+            )
+            job = await self._get(job_id, tenant)
         self._notifier.notify(job_id)
         return job
 
-    def delete(self, job_id: str, tenant: str) -> None:
+    async def delete(self, job_id: str, tenant: str) -> None:
         """The catalog checks "finished" and deletes in one transaction, so no race with the runner."""
-        self._catalog.delete_job(job_id, tenant=tenant)
+        await asyncio.to_thread(self._catalog.delete_job, job_id, tenant)
 
     async def wait(self, job_id: str, tenant: str, timeout_s: float) -> JobRecord:
         """The job's record once it finished, or as it is after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while True:
             changed = self._notifier.listen(job_id)
-            job = self._catalog.get_job(job_id, tenant=tenant)
+            job = await self._get(job_id, tenant)
             remaining = deadline - time.monotonic()
             if job.status in FINISHED or remaining <= 0:
                 return job
@@ -108,7 +148,7 @@ class JobManager:
         """Yield the job's record at every change (None as a keep-alive tick) until it finishes."""
         while True:
             changed = self._notifier.listen(job_id)
-            job = self._catalog.get_job(job_id, tenant=tenant)
+            job = await self._get(job_id, tenant)
             yield job
             if job.status in FINISHED:
                 return
@@ -117,6 +157,11 @@ class JobManager:
             except TimeoutError:
                 yield None
 
+    async def _get(self, job_id: str, tenant: str) -> JobRecord:
+        # Every catalog call leaves the event loop: a read waits on the catalog's lock while another
+        # thread's commit fsyncs, and on the loop that wait stalled every request, /healthz included.
+        return await asyncio.to_thread(self._catalog.get_job, job_id, tenant)
+
     @property
     def queued(self) -> int:
         return self._queue.qsize()
@@ -124,6 +169,7 @@ class JobManager:
     async def _run_forever(self) -> None:
         while True:
             task = await self._queue.get()
+            self._queued_by_tenant[task.tenant] -= 1
             try:
                 await self._run_one(task)
             except asyncio.CancelledError:
@@ -134,10 +180,10 @@ class JobManager:
                 self._queue.task_done()
 
     async def _run_one(self, task: FitTask) -> None:
-        job = self._catalog.get_job(task.job_id, tenant=task.tenant)
+        job = await self._get(task.job_id, task.tenant)
         if job.status != JobStatus.QUEUED:  # canceled while it waited
             return
-        self._catalog.mark_running(task.job_id)
+        await asyncio.to_thread(self._catalog.mark_running, task.job_id)
         self._notifier.notify(task.job_id)
         try:
             result = await self._pool.run(task, lambda f, s: self._on_progress(task.job_id, f, s))
@@ -147,24 +193,40 @@ class JobManager:
                 if failure.problem.get("type") == JobCanceledError.type
                 else JobStatus.FAILED
             )
-            self._finish_with_problem(task.job_id, status, failure.problem)
+            await self._finish_with_problem(task.job_id, status, failure.problem)
         except ServiceError as error:
             status = JobStatus.CANCELED if isinstance(error, JobCanceledError) else JobStatus.FAILED
-            self._finish(task.job_id, status, error)
+            await self._finish(task.job_id, status, error)
         else:
-            self._record_model(task, job, result)
+            await self._record_model(task, job, result)
         finally:
             self._last_write.pop(task.job_id, None)
             self._notifier.notify(task.job_id)
 
     def _on_progress(self, job_id: str, fraction: float, stage: str) -> None:
+        """Write progress in the background, at most one write in flight and one per interval."""
         now = time.monotonic()
-        if now - self._last_write.get(job_id, 0.0) >= PROGRESS_WRITE_INTERVAL_S:
-            self._last_write[job_id] = now
-            self._catalog.update_progress(job_id, min(max(fraction, 0.0), 1.0), stage, None)
+        if (
+            job_id in self._progress_writes
+            or now - self._last_write.get(job_id, 0.0) < PROGRESS_WRITE_INTERVAL_S
+        ):
+            return
+        self._last_write[job_id] = now
+        self._progress_writes[job_id] = asyncio.create_task(self._write_progress(job_id, fraction, stage))
+
+    async def _write_progress(self, job_id: str, fraction: float, stage: str) -> None:
+        try:
+            # A write that lands after the job finished changes nothing (update_progress checks).
+            await asyncio.to_thread(
+                self._catalog.update_progress, job_id, min(max(fraction, 0.0), 1.0), stage
+            )
+        except ServiceError as error:  # progress is best effort; a full disk shows up elsewhere
+            logger.warning("job %s: progress not recorded: %s", job_id, error.type)
+        finally:
+            del self._progress_writes[job_id]
             self._notifier.notify(job_id)
 
-    def _record_model(self, task: FitTask, job: JobRecord, result: FitResult) -> None:
+    async def _record_model(self, task: FitTask, job: JobRecord, result: FitResult) -> None:
         model = ModelRecord(
             id=result.model_id,
             name=job.name,
@@ -176,12 +238,32 @@ class JobManager:
             summary=result.summary,
             tenant=task.tenant,
         )
-        self._catalog.finish_job(job.id, JobStatus.SUCCEEDED, model=model)
+        await self._record_end(job.id, JobStatus.SUCCEEDED, model=model)
         logger.info("job %s succeeded: model %s", job.id, model.id)
 
-    def _finish(self, job_id: str, status: JobStatus, error: ServiceError) -> JobRecord:
-        return self._finish_with_problem(job_id, status, error.to_problem())
+    async def _finish(self, job_id: str, status: JobStatus, error: ServiceError) -> JobRecord:
+        return await self._finish_with_problem(job_id, status, error.to_problem())
 
-    def _finish_with_problem(self, job_id: str, status: JobStatus, problem: dict[str, object]) -> JobRecord:
+    async def _finish_with_problem(
+        self, job_id: str, status: JobStatus, problem: dict[str, object]
+    ) -> JobRecord:
         logger.info("job %s %s: %s", job_id, status, problem.get("type"))
-        return self._catalog.finish_job(job_id, status, error=dict(problem))
+        return await self._record_end(job_id, status, error=dict(problem))
+
+    async def _record_end(self, job_id: str, status: JobStatus, **outcome: Any) -> JobRecord:
+        """``finish_job``, retried while the store is full or read-only.
+
+        A job whose end is not recorded would read `running` until the next restart, so a storage
+        fault (often brief: a log rotated, a volume remounted) gets a few chances to clear.
+        """
+        for delay in (*RECORD_RETRY_DELAYS_S, None):
+            try:
+                return await asyncio.to_thread(self._catalog.finish_job, job_id, status, **outcome)
+            except (InsufficientStorageError, StoreUnavailableError) as error:
+                if delay is None:
+                    raise
+                logger.warning(
+                    "job %s: recording its end failed (%s); retry in %g s", job_id, error.type, delay
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")

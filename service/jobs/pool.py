@@ -69,11 +69,15 @@ class WorkerPool:
         process = self._context.Process(
             target=run_fit_job, args=(task, sender, cancel_event), name=f"fit-{task.job_id}", daemon=False
         )
-        process.start()
-        sender.close()  # so that the worker's exit shows up as EOF on our end
+        # Registered before the start, so a cancel that arrives while the process starts still counts.
         handle = RunningJob(process, cancel_event)
         self._running[task.job_id] = handle
+        # The forkserver handshake blocks for milliseconds: done on the event loop it delayed every
+        # other request (health checks included) whenever jobs started back to back.
+        starting = asyncio.ensure_future(asyncio.to_thread(process.start))
         try:
+            await asyncio.shield(starting)
+            sender.close()  # so that the worker's exit shows up as EOF on our end
             return await asyncio.wait_for(self._collect(receiver, on_progress, handle), task.timeout_s)
         except TimeoutError:
             raise JobTimeoutError(
@@ -82,7 +86,7 @@ class WorkerPool:
         finally:
             del self._running[task.job_id]
             receiver.close()
-            await asyncio.to_thread(self._reap, process)
+            await self._reap_after_start(starting, process)
 
     async def _collect(
         self,
@@ -139,6 +143,13 @@ class WorkerPool:
     def _terminate(handle: RunningJob) -> None:
         if handle.process.is_alive():
             handle.process.kill()
+
+    async def _reap_after_start(self, starting: asyncio.Future[None], process: BaseProcess) -> None:
+        try:
+            await starting  # even when the job was cancelled mid-start, the thread finishes the start
+        except Exception:
+            return  # the process never started: nothing to reap
+        await asyncio.to_thread(self._reap, process)
 
     @staticmethod
     def _reap(process: BaseProcess) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from service.store.space import ensure_free_space, storage_errors
+
 _CHUNK = 1024 * 1024
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
@@ -72,38 +74,48 @@ class _HashingWriter:
         return FileDigest(sha256=self._hash.hexdigest(), size=self._size)
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> FileDigest:
+def atomic_write(
+    path: Path, write: Callable[[BinaryIO], None], *, min_free_bytes: int = 0, size: int = 0
+) -> FileDigest:
     """Replace ``path`` with what ``write`` writes, atomically and durably; return its digest.
 
     The bytes go to a hidden temp file in the same directory (``os.replace`` is only atomic within
     one file system), which is fsynced, renamed onto ``path``, and then the directory is fsynced so
     the rename itself survives a power loss. On any exception the temp file is removed and ``path``
     keeps its previous contents.
+
+    Nothing is written when the free space minus ``size`` (the bytes about to be written, 0 when not
+    known) is below ``min_free_bytes``: InsufficientStorageError (507). A full disk during the write
+    is the same 507, a read-only or forbidden one StoreUnavailableError (503).
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            writer = _HashingWriter(file)
-            write(cast(BinaryIO, writer))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_directory(path.parent)
+    ensure_free_space(path.parent, min_free_bytes, size)
+    with storage_errors():
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent
+        )
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                writer = _HashingWriter(file)
+                write(cast(BinaryIO, writer))
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        _fsync_directory(path.parent)
     return writer.digest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> FileDigest:
+def atomic_write_bytes(path: Path, data: bytes, *, min_free_bytes: int = 0) -> FileDigest:
     """``atomic_write`` of a bytes object."""
 
     def write(file: BinaryIO) -> None:
         file.write(data)
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, min_free_bytes=min_free_bytes, size=len(data))
 
 
 def sha256_file(path: Path) -> FileDigest:
@@ -120,6 +132,22 @@ def sha256_file(path: Path) -> FileDigest:
 def is_temp_file(path: Path) -> bool:
     """Whether ``path`` is named like an ``atomic_write`` temp file."""
     return path.name.startswith(TEMP_PREFIX) and path.name.endswith(TEMP_SUFFIX)
+
+
+def probe_writable(directory: Path) -> None:
+    """Readiness: create, fsync and remove a one-byte file in ``directory``, or raise its storage problem.
+
+    The probe is named like an ``atomic_write`` temp file, so one left by a crash in between is
+    removed by the start-up sweep like any other.
+    """
+    with storage_errors():
+        fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}readyz.", suffix=TEMP_SUFFIX, dir=directory)
+        try:
+            os.write(fd, b"\0")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(name)
 
 
 def _fsync_directory(directory: Path) -> None:

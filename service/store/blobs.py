@@ -13,6 +13,7 @@ import joblib
 from service.errors import IntegrityError, NotFoundError
 from service.store.atomic import FileDigest, atomic_write, atomic_write_bytes, is_temp_file
 from service.store.records import is_valid_id
+from service.store.signing import SigningWriter, verified_payload
 
 
 def _object_path(directory: Path, object_id: str, suffix: str) -> Path:
@@ -38,9 +39,11 @@ def _read_verified(path: Path, sha256: str) -> bytes:
 class DatasetStore:
     """Uploaded tables as ``<root>/datasets/<id>.parquet``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, min_free_bytes: int = 0) -> None:
         self.directory = root / "datasets"
         self.directory.mkdir(parents=True, exist_ok=True)
+        # A write that would leave less free space than this is refused (507) before it starts.
+        self.min_free_bytes = min_free_bytes
 
     def path(self, dataset_id: str) -> Path:
         """Where the dataset's file lives (NotFoundError for a malformed id)."""
@@ -48,7 +51,7 @@ class DatasetStore:
 
     def save(self, dataset_id: str, data: bytes) -> FileDigest:
         """Write the Parquet bytes atomically; the digest goes into the catalog."""
-        return atomic_write_bytes(self.path(dataset_id), data)
+        return atomic_write_bytes(self.path(dataset_id), data, min_free_bytes=self.min_free_bytes)
 
     def read(self, dataset_id: str, sha256: str) -> bytes:
         """The Parquet bytes; IntegrityError when the file is missing or does not match ``sha256``."""
@@ -61,32 +64,43 @@ class DatasetStore:
 
 
 class ModelStore:
-    """Trained model artifacts as ``<root>/models/<id>.joblib``."""
+    """Trained model artifacts as ``<root>/models/<id>.joblib``, each signed with the store's secret."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, secret: bytes, min_free_bytes: int = 0) -> None:
+        if len(secret) < 16:
+            raise ValueError("a model store needs a signing secret of at least 16 bytes")
         self.directory = root / "models"
         self.directory.mkdir(parents=True, exist_ok=True)
+        # A write that would leave less free space than this is refused (507) before it starts.
+        self.min_free_bytes = min_free_bytes
+        self._secret = secret
 
     def path(self, model_id: str) -> Path:
         """Where the model's artifact lives (NotFoundError for a malformed id)."""
         return _object_path(self.directory, model_id, ".joblib")
 
     def save(self, model_id: str, artifact: object) -> FileDigest:
-        """Pickle ``artifact`` with joblib into an atomic file; the digest goes into the catalog."""
+        """Pickle ``artifact`` with joblib into an atomic, signed file; the digest goes into the catalog."""
 
         def dump(file: BinaryIO) -> None:
-            joblib.dump(artifact, file)
+            signer = SigningWriter(file, self._secret)
+            joblib.dump(artifact, signer)
+            signer.finish()
 
-        return atomic_write(self.path(model_id), dump)
+        # The size is unknown until pickled: the reserve is checked against nothing incoming, and a
+        # write that then meets a full disk fails as a 507 all the same.
+        return atomic_write(self.path(model_id), dump, min_free_bytes=self.min_free_bytes)
 
     def load(self, model_id: str, sha256: str) -> object:
-        """The unpickled artifact, only ever after its bytes matched ``sha256``.
+        """The unpickled artifact, only ever after its bytes matched ``sha256`` and its signature.
 
         Unpickling runs arbitrary code, so a file that does not match the checksum recorded when we
-        wrote it (IntegrityError) is never handed to joblib.
+        wrote it (IntegrityError), or whose HMAC does not verify with our secret (ArtifactRejectedError:
+        someone changed both the file and the catalog, or the file is not ours), is never unpickled.
         """
         data = _read_verified(self.path(model_id), sha256)
-        return joblib.load(io.BytesIO(data))
+        payload = verified_payload(data, self._secret)
+        return joblib.load(io.BytesIO(payload))
 
     def delete(self, model_id: str) -> None:
         """Remove the artifact; a file already gone is fine."""

@@ -6,7 +6,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -33,6 +33,7 @@ from service.store.schema import (
     to_json,
     to_row,
 )
+from service.store.space import sqlite_storage_error
 
 R = TypeVar("R", DatasetRecord, JobRecord, ModelRecord)
 
@@ -82,7 +83,8 @@ class Catalog:
     def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front, so a read-then-write cannot fail half-way on a lock
         # held by another process; a plain BEGIN gives reads one consistent snapshot (page + total).
-        with self._lock:
+        # A full or read-only disk leaves here as its problem (507 / 503), not as a bare sqlite3 error.
+        with self._lock, _storage_problems():
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -90,7 +92,9 @@ class Catalog:
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    # A failed ROLLBACK must not hide the error that made it necessary.
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
 
     def check_writable(self) -> None:
@@ -310,6 +314,17 @@ class Catalog:
                 (failed, utc_now(), to_json(error), failed, *_UNFINISHED_VALUES),
             )
         return [row[0] for row in rows]
+
+
+@contextmanager
+def _storage_problems() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        mapped = sqlite_storage_error(error)
+        if mapped is None:
+            raise
+        raise mapped from error
 
 
 def _job_in(conn: sqlite3.Connection, job_id: str, tenant: str | None = None) -> JobRecord:

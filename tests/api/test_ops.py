@@ -19,7 +19,12 @@ OPENAPI = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 def test_health_ready_version(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok", "workers": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "store": "ok",
+        "data_dir": "ok",
+        "free_space": "ok",
+        "workers": "ok",
+    }
     version = client.get("/version").json()
     assert version["sparsefit"] and version["scikit-learn"] and version["numpy"]
 
@@ -72,4 +77,9 @@ def test_readiness_is_503_problem_when_workers_are_down(
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["type"] == "/problems/not-ready"
-    assert problem["checks"] == {"store": "ok", "workers": "failed: worker pool not started"}
+    assert problem["checks"] == {
+        "store": "ok",
+        "data_dir": "ok",
+        "free_space": "ok",
+        "workers": "failed: worker pool not started",
+    }

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,9 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # Extra SPARSEFIT_* (or other) variables, and a hook run in the child before exec (resource limits).
+    env: dict[str, str] = field(default_factory=dict)
+    preexec_fn: Callable[[], None] | None = None
 
     @property
     def base(self) -> str:
@@ -45,6 +48,7 @@ class Server:
             "SPARSEFIT_PORT": str(self.port),
             "SPARSEFIT_HOST": "127.0.0.1",
             "SPARSEFIT_WORKERS": "2",
+            **self.env,
         }
         self.log_path = self.data_dir.parent / f"server-{self.port}-{time.monotonic_ns()}.log"
         log = self.log_path.open("wb")
@@ -55,21 +59,26 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=self.preexec_fn,
         )
         log.close()
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
+        last = "no answer"
         while time.monotonic() < deadline:
             assert self.process is not None and self.process.poll() is None, self.log()
             try:
-                if httpx.get(f"{self.base}/readyz", timeout=1.0).status_code == 200:
+                response = httpx.get(f"{self.base}/readyz", timeout=1.0)
+            except httpx.TransportError as error:
+                last = repr(error)
+            else:
+                if response.status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
+                last = f"{response.status_code} {response.text}"
             time.sleep(0.1)
-        raise AssertionError(f"server not ready in {timeout} s:\n{self.log()}")
+        raise AssertionError(f"server not ready in {timeout} s (last /readyz: {last}):\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -100,8 +109,8 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     instance = Server(tmp_path / "data")
-    instance.start()
     try:
+        instance.start()  # inside the try: a server that never got ready is killed too
         yield instance
     finally:
         instance.cleanup()

@@ -12,6 +12,7 @@ import pytest
 from service.errors import IntegrityError, NotFoundError
 from service.store import DatasetStore, ModelStore, new_id, sha256_file, sweep_temp_files
 
+SECRET = b"test-secret-of-sixteen-bytes-or-more"
 BAD_IDS = [
     "../x",
     "../" + "a" * 29,
@@ -88,7 +89,7 @@ def test_dataset_store_rejects_path_traversal_ids(tmp_path: Path, bad_id: str) -
 
 @pytest.mark.parametrize("bad_id", BAD_IDS)
 def test_model_store_rejects_path_traversal_ids(tmp_path: Path, bad_id: str) -> None:
-    store = ModelStore(tmp_path / "root")
+    store = ModelStore(tmp_path / "root", secret=SECRET)
     with pytest.raises(NotFoundError):
         store.save(bad_id, {"a": 1})
     with pytest.raises(NotFoundError):
@@ -99,7 +100,7 @@ def test_model_store_rejects_path_traversal_ids(tmp_path: Path, bad_id: str) -> 
 
 
 def test_model_store_round_trip_with_numpy_arrays(tmp_path: Path) -> None:
-    store = ModelStore(tmp_path)
+    store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
     artifact = {"coef": np.arange(1000, dtype=np.float64), "intercept": 1.5, "classes": None}
     digest = store.save(model_id, artifact)
@@ -114,7 +115,7 @@ def test_model_store_round_trip_with_numpy_arrays(tmp_path: Path) -> None:
 def test_model_store_load_unpickles_intact_file(tmp_path: Path) -> None:
     # Shows the tripwire fires on load, so its silence in the next test means something.
     flag = tmp_path / "unpickled.flag"
-    store = ModelStore(tmp_path)
+    store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
     digest = store.save(model_id, _Tripwire(flag))
     store.load(model_id, digest.sha256)
@@ -123,10 +124,10 @@ def test_model_store_load_unpickles_intact_file(tmp_path: Path) -> None:
 
 def test_model_store_load_refuses_tampered_file_before_unpickling(tmp_path: Path) -> None:
     flag = tmp_path / "unpickled.flag"
-    store = ModelStore(tmp_path)
+    store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
     digest = store.save(model_id, _Tripwire(flag))
-    # The last byte is pickle's STOP: the tripwire would still fire if this file were unpickled.
+    # Changing any byte breaks the catalog checksum, which is checked before the signature.
     _flip_last_byte(store.path(model_id))
     with pytest.raises(IntegrityError):
         store.load(model_id, digest.sha256)
@@ -135,7 +136,7 @@ def test_model_store_load_refuses_tampered_file_before_unpickling(tmp_path: Path
 
 def test_model_store_load_refuses_wrong_catalog_checksum(tmp_path: Path) -> None:
     flag = tmp_path / "unpickled.flag"
-    store = ModelStore(tmp_path)
+    store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
     store.save(model_id, _Tripwire(flag))
     with pytest.raises(IntegrityError):
@@ -145,11 +146,11 @@ def test_model_store_load_refuses_wrong_catalog_checksum(tmp_path: Path) -> None
 
 def test_model_store_load_of_missing_file_is_integrity_error(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError):
-        ModelStore(tmp_path).load(new_id(), "0" * 64)
+        ModelStore(tmp_path, secret=SECRET).load(new_id(), "0" * 64)
 
 
 def test_model_store_delete_removes_file(tmp_path: Path) -> None:
-    store = ModelStore(tmp_path)
+    store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
     store.save(model_id, [1, 2, 3])
     store.delete(model_id)
@@ -159,7 +160,7 @@ def test_model_store_delete_removes_file(tmp_path: Path) -> None:
 
 
 def test_sweep_temp_files_removes_only_temp_files(tmp_path: Path) -> None:
-    datasets, models = DatasetStore(tmp_path), ModelStore(tmp_path)
+    datasets, models = DatasetStore(tmp_path), ModelStore(tmp_path, secret=SECRET)
     dataset_id, model_id = new_id(), new_id()
     datasets.save(dataset_id, b"keep me")
     models.save(model_id, "keep me too")

@@ -1,0 +1,70 @@
+"""Size limits on tables and designs: each is a setting, and exceeding one is a problem, not an outage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from service.data.spec import DesignSpec
+from service.errors import TableTooLargeError, TooManyLevelsError
+
+
+@dataclass(frozen=True)
+class TableLimits:
+    """How big one uploaded table may be; the defaults come from Settings."""
+
+    max_rows: int
+    max_columns: int
+    max_cells: int
+
+
+def check_table_shape(n_rows: int, n_columns: int, limits: TableLimits) -> None:
+    """TableTooLargeError (413) naming the limit when a table has too many rows, columns or cells."""
+    if n_columns > limits.max_columns:
+        raise TableTooLargeError(
+            f"The table has {n_columns} columns; at most {limits.max_columns} are accepted.",
+            limit="max_columns",
+            maximum=limits.max_columns,
+            got=n_columns,
+        )
+    if n_rows > limits.max_rows:
+        raise TableTooLargeError(
+            f"The table has {n_rows} rows; at most {limits.max_rows} are accepted.",
+            limit="max_rows",
+            maximum=limits.max_rows,
+            got=n_rows,
+        )
+    if n_rows * n_columns > limits.max_cells:
+        raise TableTooLargeError(
+            f"The table has {n_rows} x {n_columns} = {n_rows * n_columns} cells; at most "
+            f"{limits.max_cells} are accepted.",
+            limit="max_cells",
+            maximum=limits.max_cells,
+            got=n_rows * n_columns,
+        )
+
+
+def check_feature_levels(columns: Sequence[Mapping[str, Any]], spec: DesignSpec, max_levels: int) -> None:
+    """TooManyLevelsError (422) naming the first categorical feature with more than ``max_levels`` levels.
+
+    Each level becomes a design column, so an id-like string column used as a feature would blow up
+    the design; the dataset itself may keep such a column as long as no fit uses it.
+    """
+    by_name = {c["name"]: c for c in columns}
+    for index, name in enumerate(spec.feature_names([c["name"] for c in columns])):
+        levels = by_name.get(name, {}).get("levels")
+        if levels is not None and len(levels) > max_levels:
+            raise TooManyLevelsError(
+                f"Feature {name!r} has {len(levels)} levels; at most {max_levels} are accepted "
+                "(leave it out of `features`, or raise SPARSEFIT_MAX_LEVELS).",
+                column=name,
+                maximum=max_levels,
+                got=len(levels),
+                errors=[{"loc": _feature_loc(spec, index), "msg": "too many levels", "type": "limit"}],
+            )
+
+
+def _feature_loc(spec: DesignSpec, index: int) -> list[str | int]:
+    # With `features` defaulted there is no list in the request to point into.
+    return ["body", "features"] if spec.features is None else ["body", "features", index]
