@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 import service
@@ -60,6 +62,19 @@ def artifact_secret(settings: Settings) -> bytes:
     return load_or_create_secret(settings.data_dir)
 
 
+def _limit_request_threads(threads: int) -> None:
+    """Bound the threads that run blocking request work (anyio's for routes, asyncio's for to_thread).
+
+    Parsing and catalog work in those threads holds the GIL in turns with the event loop; with the
+    default 40 threads busy, the loop waited its turn behind all of them and /healthz took hundreds
+    of milliseconds under load. Fewer threads queue the work instead of the loop.
+    """
+    anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sparsefit-io")
+    )
+
+
 def _access_description(keys: KeyRing) -> str:
     if keys.enabled:
         return f"API keys required ({len(keys.keys)} key(s), {len(keys.tenants)} tenant(s))"
@@ -70,6 +85,7 @@ def _access_description(keys: KeyRing) -> str:
 async def lifespan(app: FastAPI) -> AsyncIterator[State]:
     settings: Settings = app.state.settings
     services = build_services(settings)
+    _limit_request_threads(settings.request_threads)
     app.state.metrics = Metrics()
     app.state.metrics.watch(services)
     await asyncio.to_thread(services.pool.start)

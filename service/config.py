@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, description="Upload size limit.")
     max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound of ?wait=S.")
     log_level: str = "info"
+    request_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Threads for blocking request work (parsing, catalog); few keep /healthz fast.",
+    )
 
     # Access. Keys are `tenant:key` pairs; a file line may give `tenant:sha256:<hex>` instead.
     api_keys: SecretStr | None = Field(default=None, description="Comma-separated tenant:key pairs.")

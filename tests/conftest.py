@@ -35,6 +35,16 @@ def make_settings(data_dir: Path) -> Settings:
     )
 
 
+class Tripwire:
+    """Unpickling this touches ``flag``: the proof that a file reached the unpickler."""
+
+    def __init__(self, flag: Path) -> None:
+        self.flag = flag
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.flag,))
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "data")

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 from service.store.space import ensure_free_space, storage_errors
 
@@ -27,17 +27,25 @@ class FileDigest:
     size: int
 
 
-class _HashingWriter:
-    """A write-only file proxy that hashes every byte on its way to the real file.
+class Hasher(Protocol):
+    """What hashlib and hmac objects share: fed bytes, asked for a digest."""
+
+    def update(self, data: memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+class DigestingWriter:
+    """A write-only file proxy that feeds every byte into ``hasher`` on its way to the real file.
 
     Hashing while writing avoids reading a large file back. Seeking is refused because bytes
     overwritten after a seek would make the running hash wrong; ``tell`` is kept because joblib uses
     it to align numpy arrays.
     """
 
-    def __init__(self, file: BinaryIO) -> None:
+    def __init__(self, file: BinaryIO, hasher: Hasher) -> None:
         self._file = file
-        self._hash = hashlib.sha256()
+        self._hash = hasher
         self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -96,7 +104,7 @@ def atomic_write(
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as file:
-                writer = _HashingWriter(file)
+                writer = DigestingWriter(file, hashlib.sha256())
                 write(cast(BinaryIO, writer))
                 file.flush()
                 os.fsync(file.fileno())

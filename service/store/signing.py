@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from service.errors import ArtifactRejectedError
+from service.store.atomic import DigestingWriter
 
 # A signed file is the joblib payload, then the 32-byte tag, then this marker. A trailer rather than a
 # header lets the payload stream to disk: the tag is only known once the last byte is written.
@@ -20,36 +21,17 @@ TRAILER_SIZE = TAG_SIZE + len(MARKER)
 SECRET_FILE = "artifact.key"
 
 
-class SigningWriter:
-    """A write-only file proxy that feeds every byte into an HMAC on its way to ``file``."""
+class SigningWriter(DigestingWriter):
+    """A write-only file proxy that signs every byte on its way to ``file``, then appends the trailer."""
 
     def __init__(self, file: BinaryIO, secret: bytes) -> None:
-        self._file = file
         self._mac = hmac.new(secret, digestmod=hashlib.sha256)
-        self._size = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        view = memoryview(data).cast("B")
-        written = self._file.write(view)
-        self._mac.update(view[:written])
-        self._size += written
-        return written
-
-    def tell(self) -> int:  # joblib asks for the position to align numpy arrays
-        return self._size
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
+        self._target = file
+        super().__init__(file, self._mac)
 
     def finish(self) -> None:
         """Append the trailer: the tag over everything written so far, then the marker."""
-        self._file.write(self._mac.digest() + MARKER)
+        self._target.write(self._mac.digest() + MARKER)
 
 
 def verified_payload(data: bytes, secret: bytes) -> memoryview:

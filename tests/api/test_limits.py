@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
-from tests.conftest import csv_bytes, run_job, upload
+from tests.conftest import Tripwire, csv_bytes, run_job, upload
 
 
 @pytest.fixture
@@ -88,14 +88,6 @@ def _replace_model_file(data_dir: Path, model_id: str, content: bytes) -> None:
         )
 
 
-class _Tripwire:
-    def __init__(self, flag: Path) -> None:
-        self.flag = flag
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (self.flag,))
-
-
 def test_limits_tampered_model_file_is_refused_and_logged(
     client: TestClient, diabetes_csv: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -103,7 +95,7 @@ def test_limits_tampered_model_file_is_refused_and_logged(
     job = run_job(client, {"dataset_id": dataset["id"], "target": "y", "cv": None})
     flag = tmp_path / "unpickled.flag"
     payload = io.BytesIO()
-    joblib.dump(_Tripwire(flag), payload)
+    joblib.dump(Tripwire(flag), payload)
     data_dir = client.app.state.settings.data_dir  # type: ignore[attr-defined]
     _replace_model_file(data_dir, job["model_id"], payload.getvalue())
     caplog.set_level(logging.ERROR, logger="service.api")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from service.errors import IntegrityError, NotFoundError
 from service.store import DatasetStore, ModelStore, new_id, sha256_file, sweep_temp_files
+from tests.conftest import Tripwire
 
 SECRET = b"test-secret-of-sixteen-bytes-or-more"
 BAD_IDS = [
@@ -23,16 +23,6 @@ BAD_IDS = [
     "a" * 32 + "\n",
     "",
 ]
-
-
-class _Tripwire:
-    """Unpickling this touches ``flag``: the proof that a file reached the unpickler."""
-
-    def __init__(self, flag: Path) -> None:
-        self.flag = flag
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (self.flag,))
 
 
 def _flip_last_byte(path: Path) -> None:
@@ -117,7 +107,7 @@ def test_model_store_load_unpickles_intact_file(tmp_path: Path) -> None:
     flag = tmp_path / "unpickled.flag"
     store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
-    digest = store.save(model_id, _Tripwire(flag))
+    digest = store.save(model_id, Tripwire(flag))
     store.load(model_id, digest.sha256)
     assert flag.exists()
 
@@ -126,7 +116,7 @@ def test_model_store_load_refuses_tampered_file_before_unpickling(tmp_path: Path
     flag = tmp_path / "unpickled.flag"
     store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
-    digest = store.save(model_id, _Tripwire(flag))
+    digest = store.save(model_id, Tripwire(flag))
     # Changing any byte breaks the catalog checksum, which is checked before the signature.
     _flip_last_byte(store.path(model_id))
     with pytest.raises(IntegrityError):
@@ -138,7 +128,7 @@ def test_model_store_load_refuses_wrong_catalog_checksum(tmp_path: Path) -> None
     flag = tmp_path / "unpickled.flag"
     store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
-    store.save(model_id, _Tripwire(flag))
+    store.save(model_id, Tripwire(flag))
     with pytest.raises(IntegrityError):
         store.load(model_id, "0" * 64)
     assert not flag.exists()

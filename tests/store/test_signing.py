@@ -7,7 +7,6 @@ import io
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import joblib
 import pytest
@@ -15,18 +14,9 @@ import pytest
 from service.errors import ArtifactRejectedError
 from service.store import ModelStore, new_id
 from service.store.signing import SECRET_FILE, load_or_create_secret
+from tests.conftest import Tripwire
 
 SECRET = b"0123456789abcdef0123456789abcdef"
-
-
-class _Tripwire:
-    """Unpickling this touches ``flag``: the proof that a file reached the unpickler."""
-
-    def __init__(self, flag: Path) -> None:
-        self.flag = flag
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (self.flag,))
 
 
 def _sha256(data: bytes) -> str:
@@ -46,7 +36,7 @@ def test_model_store_rejects_foreign_file_even_with_matching_checksum(tmp_path: 
     store = ModelStore(tmp_path, secret=SECRET)
     model_id = new_id()
     buffer = io.BytesIO()
-    joblib.dump(_Tripwire(flag), buffer)
+    joblib.dump(Tripwire(flag), buffer)
     store.path(model_id).write_bytes(buffer.getvalue())
     with pytest.raises(ArtifactRejectedError):
         store.load(model_id, _sha256(buffer.getvalue()))
@@ -57,7 +47,7 @@ def test_model_store_rejects_file_signed_with_another_secret(tmp_path: Path) -> 
     flag = tmp_path / "unpickled.flag"
     other = ModelStore(tmp_path / "other", secret=b"another-secret-another-secret!!")
     model_id = new_id()
-    other.save(model_id, _Tripwire(flag))
+    other.save(model_id, Tripwire(flag))
     data = other.path(model_id).read_bytes()
     store = ModelStore(tmp_path, secret=SECRET)
     store.path(model_id).write_bytes(data)

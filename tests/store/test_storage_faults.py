@@ -27,7 +27,7 @@ from service.data.parsing import parse_csv
 from service.data.tableio import table_to_parquet
 from service.errors import InsufficientStorageError, ServiceError, StoreUnavailableError
 from service.store import Catalog, DatasetStore, atomic_write, atomic_write_bytes, new_id
-from service.store.atomic import _HashingWriter, probe_writable
+from service.store.atomic import DigestingWriter, probe_writable
 from service.store.records import DatasetRecord
 from service.store.space import sqlite_storage_error
 from service.worker import FitTask, run_fit_job
@@ -52,14 +52,14 @@ def _os_error(code: int) -> OSError:
 
 def _fail_mid_write(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
     """Every atomic write gets half of its first chunk onto disk, then fails with ``code``."""
-    real_write = _HashingWriter.write
+    real_write = DigestingWriter.write
 
-    def write(self: _HashingWriter, data: bytes | bytearray | memoryview) -> int:
+    def write(self: DigestingWriter, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data).cast("B")
         real_write(self, view[: len(view) // 2])
         raise _os_error(code)
 
-    monkeypatch.setattr(_HashingWriter, "write", write)
+    monkeypatch.setattr(DigestingWriter, "write", write)
 
 
 def _free_space(monkeypatch: pytest.MonkeyPatch, free: int) -> None:
