@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.load_clients import (
     FEATURES,
@@ -269,15 +270,33 @@ async def load_phase(users: list[LoadClient], report: LoadReport, recorder: Reco
     """The users run for the duration while the loop-lag watch measures beside them."""
     stop = asyncio.Event()
     lag_watch = asyncio.create_task(watch_loop_lag(report.loop_lag_s, stop))
+    before = await server_loop_lag(users[0].http)
     recorder.t0 = time.monotonic()
     recorder.phase = "load"
     try:
         await run_clients(users, report.duration_s, report.think_s)
+        after = await server_loop_lag(users[0].http)
+        report.server_loop_lag = {b: after[b] - before.get(b, 0.0) for b in after}
     finally:
         report.load_wall_s = time.monotonic() - recorder.t0
         recorder.phase = "drain"
         stop.set()
         await lag_watch
+
+
+async def server_loop_lag(http: httpx.AsyncClient) -> dict[float, float]:
+    """Observations per bucket (not cumulative) of the server's sparsefit_event_loop_lag_seconds."""
+    response = await http.get("/metrics")
+    cumulative = {
+        float(sample.labels["le"]): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "sparsefit_event_loop_lag_seconds_bucket"
+    }
+    bounds, previous, buckets = sorted(cumulative), 0.0, {}
+    for bound in bounds:
+        buckets[bound], previous = cumulative[bound] - previous, cumulative[bound]
+    return buckets
 
 
 # --- command line ---------------------------------------------------------------------------------

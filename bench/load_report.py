@@ -132,6 +132,9 @@ class LoadReport:
     samples: list[Sample] = field(default_factory=list)
     health: list[Sample] = field(default_factory=list)
     loop_lag_s: list[float] = field(default_factory=list)
+    # The server's own event-loop lag during the load phase, from its /metrics histogram:
+    # {bucket upper bound in seconds: observations}, the difference between two scrapes.
+    server_loop_lag: dict[float, float] = field(default_factory=dict)
     jobs: JobTally = field(default_factory=JobTally)
     objects: ObjectTally = field(default_factory=ObjectTally)
     tenancy: TenancyCheck = field(default_factory=TenancyCheck)
@@ -259,6 +262,7 @@ def _format_outcomes(report: LoadReport) -> list[str]:
         f"healthz prober (drain phase: jobs still running, no client load): n={drain['count']:.0f} "
         f"p50 {drain['p50_ms']:.1f} ms  p99 {drain['p99_ms']:.1f} ms",
         f"load generator loop lag: p50 {lag['p50_ms']:.1f} ms  p99 {lag['p99_ms']:.1f} ms",
+        f"server event-loop lag (its /metrics, load phase): {_bucket_quantiles(report.server_loop_lag)}",
         f"jobs: accepted {jobs.accepted}, succeeded {jobs.succeeded}, failed {jobs.failed}, "
         f"canceled {jobs.canceled}, unfinished {jobs.unfinished} (drain {report.drain_s:.1f} s)",
         f"objects: datasets {objects.datasets_verified}/{objects.datasets_stored} verified, models "
@@ -299,3 +303,19 @@ def format_report(report: LoadReport) -> str:
     lines += ["checks: " + "; ".join(g.line() for g in goals[:-3])]
     lines += ["goals: " + "; ".join(g.line() for g in goals[-3:])]
     return "\n".join(lines)
+
+
+def _bucket_quantiles(buckets: dict[float, float]) -> str:
+    """p50 and p99 of a histogram as the bucket bounds they fall under (what a histogram can say)."""
+    total = sum(buckets.values())
+    if not total:
+        return "not measured"
+    parts = []
+    for q in (0.5, 0.99):
+        seen = 0.0
+        for bound, count in sorted(buckets.items()):
+            seen += count
+            if seen >= q * total:
+                parts.append(f"p{round(q * 100)} <= {bound * 1000:g} ms")
+                break
+    return f"{'  '.join(parts)} (n={total:.0f})"

@@ -31,6 +31,9 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=int(max(settings.shutdown_grace_s, 1)),
+        # Above httpx's and most pools' 5 s idle expiry: with equal timeouts a client could reuse a
+        # connection the server was closing, and see "disconnected without a response".
+        timeout_keep_alive=int(settings.keep_alive_s),
     )
 
 

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, description="Upload size limit.")
     max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound of ?wait=S.")
     log_level: str = "info"
+    keep_alive_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Idle keep-alive connections close after this (above clients' own idle expiry).",
+    )
     request_threads: int = Field(
         default=4,
         ge=1,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from typing import cast
 
@@ -14,6 +16,7 @@ from service.api.deps import Services
 from service.store.records import JobStatus
 
 router = APIRouter(tags=["operations"])
+LOOP_LAG_INTERVAL_S = 0.1
 
 # Latency buckets from 1 ms (health checks) to a minute (a large upload).
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -52,6 +55,12 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        self.loop_lag = Histogram(
+            "sparsefit_event_loop_lag_seconds",
+            "How late the event loop woke a task that slept 0.1 s: every request waits at least this long.",
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "sparsefit_http_request_duration_seconds",
             "Time to the response's headers, by route template.",
@@ -59,6 +68,13 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+
+    async def watch_loop_lag(self, interval_s: float = LOOP_LAG_INTERVAL_S) -> None:
+        """Sleep ``interval_s`` again and again and record each oversleep, until cancelled."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(interval_s)
+            self.loop_lag.observe(max(time.perf_counter() - started - interval_s, 0.0))
 
     def watch(self, services: Services) -> None:
         self.registry.register(_JobCollector(services))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -53,3 +55,9 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
     generated = client.get(f"/v1/jobs/{'0' * 32}")
     assert len(generated.headers["x-request-id"]) == 32
     assert generated.json()["type"] == "/problems/not-found"
+
+
+def test_metrics_event_loop_lag_is_watched(client: TestClient) -> None:
+    time.sleep(0.35)  # the watch samples every 0.1 s
+    samples = _samples(client)
+    assert samples[("sparsefit_event_loop_lag_seconds_count", ())] >= 1
