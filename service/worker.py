@@ -28,9 +28,7 @@ from service.data.design import Design, DesignSpec, build_design  # noqa: E402
 from service.data.tableio import table_from_parquet  # noqa: E402
 from service.errors import JobCanceledError, ServiceError  # noqa: E402
 from service.modeling import FitSpec, fit_model  # noqa: E402
-from service.store.atomic import FileDigest  # noqa: E402
 from service.store.blobs import DatasetStore, ModelStore  # noqa: E402
-from service.store.space import storage_errors  # noqa: E402
 
 # Added to a job process's nice value (its CV fold processes inherit it).
 WORKER_NICENESS = 10
@@ -152,17 +150,12 @@ def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
         outcome=outcome,
     )
     checkpoint(0.99, "saving")
-    digest = save_model(task, artifact)
+    # atomic_write turns a full or read-only disk into its 507 / 503 problem, which ends the job.
+    store = ModelStore(task.data_dir, secret=task.artifact_secret, min_free_bytes=task.min_free_bytes)
+    digest = store.save(task.model_id, artifact)
     summary = describe_model(artifact, task.penalty)
     summary["versions"] = versions()
     return FitResult(task.model_id, digest.sha256, digest.size, summary)
-
-
-def save_model(task: FitTask, artifact: ModelArtifact) -> FileDigest:
-    """Write the artifact; a full or read-only disk ends the job with its 507 / 503 problem."""
-    store = ModelStore(task.data_dir, secret=task.artifact_secret, min_free_bytes=task.min_free_bytes)
-    with storage_errors():
-        return store.save(task.model_id, artifact)
 
 
 def run_fit_job(task: FitTask, conn: Connection, cancel: Event) -> None:

@@ -82,9 +82,7 @@ def require_tenant(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
     """The caller's tenant: the default one without keys, else the owner of the bearer key (or 401)."""
-    tenant = _services(request).keys.authenticate(request.headers.get("authorization"))
-    request.state.tenant = tenant
-    return tenant
+    return _services(request).keys.authenticate(request.headers.get("authorization"))
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

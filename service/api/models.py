@@ -96,11 +96,7 @@ SVG_RESPONSE: dict[int | str, dict[str, Any]] = {
 async def get_model_path_plot(model_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
     """The coefficient paths against log10(alpha), as glmnet's plot draws them."""
     artifact = await _artifact(services, model_id, tenant)
-    classes = None if artifact.classes is None else list(artifact.classes)
-    svg = await run_in_threadpool(
-        path_svg, describe_path(artifact), title=f"Model {model_id}", classes=classes
-    )
-    return Response(svg, media_type=SVG)
+    return Response(await run_in_threadpool(_path_plot, artifact, model_id), media_type=SVG)
 
 
 @router.get(
@@ -111,10 +107,21 @@ async def get_model_path_plot(model_id: str, services: ServicesDep, tenant: Tena
 async def get_model_cv_plot(model_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
     """The CV curve with its standard errors, alpha_min and alpha_1se; 404 when there was no CV."""
     artifact = await _artifact(services, model_id, tenant)
+    return Response(await run_in_threadpool(_cv_plot, artifact, model_id), media_type=SVG)
+
+
+# The documents and their drawings are built together in a thread: for a wide model the path
+# document alone is one list per design column, too much work for the event loop.
+def _path_plot(artifact: ModelArtifact, model_id: str) -> str:
+    classes = None if artifact.classes is None else list(artifact.classes)
+    return path_svg(describe_path(artifact), title=f"Model {model_id}", classes=classes)
+
+
+def _cv_plot(artifact: ModelArtifact, model_id: str) -> str:
     document = describe_cv(artifact)
     if document is None:
         raise NotFoundError(f"Model {model_id} was fitted without cross-validation.")
-    return Response(await run_in_threadpool(cv_svg, document, title=f"Model {model_id}"), media_type=SVG)
+    return cv_svg(document, title=f"Model {model_id}")
 
 
 def _stored_table(services: Services, dataset_id: str, tenant: str) -> Table:
