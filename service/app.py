@@ -42,6 +42,9 @@ def build_services(settings: Settings) -> Services:
     pool = WorkerPool(settings.workers, settings.cancel_grace_s)
     secret = artifact_secret(settings)
     model_store = ModelStore(settings.data_dir, secret=secret, min_free_bytes=settings.min_free_bytes)
+    orphans = model_store.remove_unknown(catalog.model_ids())
+    if orphans:
+        logger.warning("removed %d model file(s) that no catalog row points to", len(orphans))
     return Services(
         settings=settings,
         catalog=catalog,
@@ -49,7 +52,13 @@ def build_services(settings: Settings) -> Services:
         models=model_store,
         artifacts=ArtifactCache(model_store),
         pool=pool,
-        manager=JobManager(catalog, pool, settings.max_queued_jobs, settings.max_queued_jobs_per_tenant),
+        manager=JobManager(
+            catalog,
+            pool,
+            settings.max_queued_jobs,
+            settings.max_queued_jobs_per_tenant,
+            models=model_store,
+        ),
         keys=load_key_ring(settings),
         table_limits=TableLimits(settings.max_rows, settings.max_columns, settings.max_cells),
         artifact_secret=secret,

@@ -22,6 +22,7 @@ from service.errors import (
 )
 from service.jobs.notify import ChangeNotifier
 from service.jobs.pool import JobFailedError, WorkerPool
+from service.store.blobs import ModelStore
 from service.store.catalog import Catalog
 from service.store.records import FINISHED, JobRecord, JobStatus, ModelRecord, utc_now
 from service.worker import FitResult, FitTask
@@ -38,10 +39,18 @@ class JobManager:
     """Owns the queue and the runners; the catalog is the source of truth for every job's state."""
 
     def __init__(
-        self, catalog: Catalog, pool: WorkerPool, max_queued: int, max_queued_per_tenant: int | None = None
+        self,
+        catalog: Catalog,
+        pool: WorkerPool,
+        max_queued: int,
+        max_queued_per_tenant: int | None = None,
+        *,
+        models: ModelStore | None = None,
     ) -> None:
         self._catalog = catalog
         self._pool = pool
+        # Where a job that did not succeed may have left its model file (saved before the report).
+        self._models = models
         self._max_queued = max_queued
         self._max_queued_per_tenant = max_queued_per_tenant or max_queued
         # Queued jobs per tenant, kept here rather than counted in SQL on every submit.
@@ -193,15 +202,26 @@ class JobManager:
                 if failure.problem.get("type") == JobCanceledError.type
                 else JobStatus.FAILED
             )
+            await self._discard_model(task.model_id)
             await self._finish_with_problem(task.job_id, status, failure.problem)
         except ServiceError as error:
             status = JobStatus.CANCELED if isinstance(error, JobCanceledError) else JobStatus.FAILED
+            await self._discard_model(task.model_id)
             await self._finish(task.job_id, status, error)
         else:
             await self._record_model(task, job, result)
         finally:
             self._last_write.pop(task.job_id, None)
             self._notifier.notify(task.job_id)
+
+    async def _discard_model(self, model_id: str) -> None:
+        """Delete the model file of a job that did not succeed: no catalog row will point to it."""
+        if self._models is None:
+            return
+        try:
+            await asyncio.to_thread(self._models.delete, model_id)
+        except OSError as error:  # start-up sweeps what is left (ModelStore.remove_unknown)
+            logger.warning("job's model %s not removed: %s", model_id, error)
 
     def _on_progress(self, job_id: str, fraction: float, stage: str) -> None:
         """Write progress in the background, at most one write in flight and one per interval."""

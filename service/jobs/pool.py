@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext
@@ -75,52 +76,50 @@ class WorkerPool:
         # The forkserver handshake blocks for milliseconds: done on the event loop it delayed every
         # other request (health checks included) whenever jobs started back to back.
         starting = asyncio.ensure_future(asyncio.to_thread(process.start))
+        reader: threading.Thread | None = None
         try:
             await asyncio.shield(starting)
             sender.close()  # so that the worker's exit shows up as EOF on our end
-            return await asyncio.wait_for(self._collect(receiver, on_progress, handle), task.timeout_s)
+            messages: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
+            # A blocking reader thread, not loop.add_reader: uvloop's add_reader puts the pipe in
+            # non-blocking mode, and Connection.recv() then fails half-way through any message
+            # larger than the pipe buffer (a wide model's summary), which lost every large result.
+            reader = threading.Thread(
+                target=_read_messages,
+                args=(receiver, asyncio.get_running_loop(), messages),
+                name=f"reader-{task.job_id}",
+                daemon=True,
+            )
+            reader.start()
+            return await asyncio.wait_for(self._collect(messages, on_progress, handle), task.timeout_s)
         except TimeoutError:
             raise JobTimeoutError(
                 f"The job ran longer than its {task.timeout_s:g} s limit and was stopped."
             ) from None
         finally:
             del self._running[task.job_id]
-            receiver.close()
+            if reader is None:  # otherwise the reader thread owns the pipe and closes it
+                receiver.close()
             await self._reap_after_start(starting, process)
 
     async def _collect(
         self,
-        receiver: multiprocessing.connection.Connection,
+        messages: asyncio.Queue[tuple[Any, ...] | None],
         on_progress: ProgressCallback,
         handle: RunningJob,
     ) -> FitResult:
-        loop = asyncio.get_running_loop()
-        messages: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
-
-        def readable() -> None:
-            try:
-                messages.put_nowait(receiver.recv())
-            except (EOFError, OSError):
-                loop.remove_reader(receiver.fileno())
-                messages.put_nowait(None)
-
-        loop.add_reader(receiver.fileno(), readable)
-        try:
-            while True:
-                message = await messages.get()
-                if message is None:
-                    raise self._ended_without_result(handle)
-                kind = message[0]
-                if kind == "progress":
-                    on_progress(message[1], message[2])
-                elif kind == "done":
-                    result: FitResult = message[1]
-                    return result
-                else:
-                    raise JobFailedError(message[1])
-        finally:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(receiver.fileno())
+        while True:
+            message = await messages.get()
+            if message is None:
+                raise self._ended_without_result(handle)
+            kind = message[0]
+            if kind == "progress":
+                on_progress(message[1], message[2])
+            elif kind == "done":
+                result: FitResult = message[1]
+                return result
+            else:
+                raise JobFailedError(message[1])
 
     def _ended_without_result(self, handle: RunningJob) -> ServiceError:
         handle.process.join(timeout=5)
@@ -169,3 +168,35 @@ class WorkerPool:
     @property
     def running_jobs(self) -> int:
         return len(self._running)
+
+
+def _read_messages(
+    receiver: multiprocessing.connection.Connection,
+    loop: asyncio.AbstractEventLoop,
+    messages: asyncio.Queue[tuple[Any, ...] | None],
+) -> None:
+    """Thread body: hand every message of a job's pipe to the loop, then None at its end.
+
+    The thread owns ``receiver`` and closes it: the pipe ends when the job's process exits or is
+    killed (the pool reaps every process it starts), so the thread never outlives its job by long.
+    Closing the descriptor from the loop while this thread blocks on it could close a reused one.
+    """
+    try:
+        while True:
+            try:
+                message = receiver.recv()
+            except (EOFError, OSError):
+                break
+            _deliver(loop, messages, message)
+    finally:
+        receiver.close()
+        _deliver(loop, messages, None)
+
+
+def _deliver(
+    loop: asyncio.AbstractEventLoop,
+    messages: asyncio.Queue[tuple[Any, ...] | None],
+    message: tuple[Any, ...] | None,
+) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits for this job any more
+        loop.call_soon_threadsafe(messages.put_nowait, message)

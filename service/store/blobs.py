@@ -107,6 +107,21 @@ class ModelStore:
         with contextlib.suppress(FileNotFoundError):
             self.path(model_id).unlink()
 
+    def remove_unknown(self, known_ids: set[str]) -> list[str]:
+        """Delete every artifact whose id is not in ``known_ids``; return the ids removed.
+
+        A job saves its model before reporting it, so a job whose report never arrived (its process
+        died, the server crashed) leaves a file no catalog row points to. Call at start-up only,
+        before any job runs: a running job's file is not in the catalog yet either.
+        """
+        removed = []
+        for path in sorted(self.directory.glob("*.joblib")):
+            if path.stem not in known_ids and is_valid_id(path.stem):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                removed.append(path.stem)
+        return removed
+
 
 def sweep_temp_files(root: Path) -> list[Path]:
     """Remove temp files that a crash left behind under ``root``; return what was removed.
