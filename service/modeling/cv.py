@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from service.modeling.columns import RawMoments, is_sparse
@@ -43,7 +45,8 @@ def _score_fold(
 ) -> FloatArray:
     X, y, w = problem.X[test], problem.y[test], problem.w[test]
     scores = np.full(n_alphas, np.nan)
-    # A fold's path may stop early (max_features); its missing alphas count as undefined.
+    # Folds solve every alpha (no feature budget, no saturation stop); an alpha a fold had not
+    # solved would count as undefined rather than shift the curve.
     for i, eta in enumerate(path_predictors(X, intercept, coef)):
         scores[i] = fold_score(metric, problem.family, y, eta, w)
     return scores
@@ -70,8 +73,11 @@ def cross_validate(
 ) -> CVCurve:
     """Each fold standardizes and fits on its training rows and is scored on its held-out rows.
 
-    Held-out rows get weight zero, so every fold shares X. With ``processes`` > 1 and a design of
-    at least PARALLEL_MIN_CELLS entries, folds run in forked processes; in covariance mode each
+    Held-out rows get weight zero, so every fold shares X. Every fold solves all of ``alphas``,
+    the full-data path's (with ``max_features``, its bisected alpha too): the feature budget
+    already chose those alphas on the full data, and a fold stopping at its own budget would leave
+    the curve undefined where the full path still has models. With ``processes`` > 1 and a design
+    of at least PARALLEL_MIN_CELLS entries, folds run in forked processes; in covariance mode each
     fold's Gram matrix is the full one minus its held-out rows'.
     """
     n_folds = int(fold_ids.max()) + 1
@@ -85,7 +91,7 @@ def cross_validate(
     def fold(k: int) -> FloatArray:
         test = np.flatnonzero(fold_ids == k)
         w_train = np.where(fold_ids != k, problem.w, 0.0)
-        train = problem.with_weights(w_train)
+        train = replace(problem.with_weights(w_train), max_features=None)
         factor = float(train.w.sum()) / float(w_train.sum())
         fold_moments = None if moments is None else moments.without(problem.X, test, problem.w, factor)
         callback = None if parallel else progress.solve("cv")

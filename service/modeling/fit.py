@@ -51,7 +51,7 @@ def _full_fit(problem: Problem, spec: FitSpec, l1_ratio: float, progress: Progre
     saturation = spec.alpha is None and spec.path.alphas is None
     fitted = prepared.solve(l1_ratio, alphas, progress.solve(stage), saturation)
     if fitted.alphas.shape[0] == 0:
-        raise invalid("max_features", "is smaller than the number of features every model keeps")
+        raise invalid("max_features", "is smaller than the number of features selected at the largest alpha")
     progress.finish(stage)
     return fitted
 

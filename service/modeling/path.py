@@ -76,8 +76,9 @@ class SolverInput:
         saturation: bool = False,
         moments: RawMoments | None = None,
     ) -> FittedPath:
-        """The path over ``alphas`` (a prefix of them when it stops early); ``moments`` are the
-        design's raw Gram moments under these weights, when the caller has them."""
+        """The path over ``alphas`` (a prefix of them when it stops early, plus the alpha bisected
+        for exactly ``max_features`` features when there is one); ``moments`` are the design's raw
+        Gram moments under these weights, when the caller has them."""
         pr, st = self.problem, self.standardization
         solution = solve_path(
             pr.X, pr.y, pr.w, pr.family, l1_ratio, alphas, pr.fit_intercept, pr.tol, pr.max_iter, progress,
@@ -91,7 +92,7 @@ class SolverInput:
             # A common shift of all intercepts leaves every probability unchanged; glmnet reports
             # them centered on the original scale.
             intercept = intercept - intercept.mean(axis=1, keepdims=True)
-        solved = alphas[: coef.shape[0]]
+        solved = alphas[: coef.shape[0]] if solution.alphas is None else solution.alphas
         return FittedPath(solved, coef, coef_std, intercept, solution, st)
 
 

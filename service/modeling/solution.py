@@ -22,7 +22,9 @@ class PathSolution:
     """The solver's answer on the design it was given (standardized if requested).
 
     ``coef`` (m, p, K'), ``intercept`` (m, K'), and per alpha ``n_iter``, ``dual_gap`` (duality gap
-    for gaussian, max KKT violation for logistic) and ``converged``.
+    for gaussian, max KKT violation for logistic) and ``converged``. ``alphas`` (m,) are the alphas
+    solved, in order: a prefix of those asked for, plus one bisected alpha when ``max_features``
+    refined the path's end; None means the first m asked for.
     """
 
     coef: FloatArray
@@ -30,6 +32,7 @@ class PathSolution:
     n_iter: IntArray
     dual_gap: FloatArray
     converged: BoolArray
+    alphas: FloatArray | None = None
 
 
 def alpha_blocks(n_alphas: int, progress: PathProgress | None) -> Iterator[slice]:

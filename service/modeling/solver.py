@@ -142,8 +142,10 @@ def solve_path(
     (``n_classes`` = K) otherwise. Coefficients and intercepts are for the z columns.
 
     The path stops early before the first solution selecting more than ``max_features`` features
-    (``column_features`` groups columns into features) and, with ``saturation``, when the
-    deviance ratio saturates (glmnet's rule); the solution then holds fewer alphas. ``moments``
+    (``column_features`` groups columns into features; when it jumps past that count, an alpha
+    bisected for exactly ``max_features`` ends it instead, see ``path_control.walk_path``) and,
+    with ``saturation``, when the deviance ratio saturates (glmnet's rule); the solution then holds
+    fewer alphas, listed in its ``alphas``. ``moments``
     (gaussian): ``X^T diag(w) X`` and ``X^T w`` precomputed, e.g. a CV fold's from the full data's.
 
     What ``tol`` means, and so ``converged``: gaussian, the duality gap is at most ``tol`` times
@@ -241,4 +243,6 @@ def _absent_classes_path(
             np.log(PROBABILITY_FLOOR)
         )
         intercept -= intercept.mean(axis=1, keepdims=True)
-    return PathSolution(coef, intercept, part.n_iter, part.dual_gap, part.converged & fit_intercept)
+    return PathSolution(
+        coef, intercept, part.n_iter, part.dual_gap, part.converged & fit_intercept, part.alphas
+    )

@@ -163,6 +163,20 @@ def test_max_features_caps_model_and_path(client: TestClient, diabetes_id: str) 
     )
 
 
+@pytest.mark.parametrize("cv", [None, {"folds": 10, "rule": "min"}])
+def test_max_features_one_selects_bmi_on_diabetes(
+    client: TestClient, diabetes_id: str, cv: dict[str, Any] | None
+) -> None:
+    # The default grid jumps from no feature to two (bmi, s5); the path is bisected between them
+    # for the model with bmi alone. It is the model without CV (the path's last fit) and with the
+    # lowest CV error.
+    model, path = fit(client, diabetes_id, max_features=1, cv=cv)
+    assert model["selected_features"] == ["bmi"]
+    assert path["n_selected"] == [0, 1] and model["alpha"] == path["alphas"][1]
+    if cv is not None:
+        assert client.get(f"/v1/models/{model['id']}/cv").json()["alphas"] == path["alphas"]
+
+
 def test_categorical_penalty_factor_applies_to_every_level(client: TestClient) -> None:
     dataset = upload(client, categorical_csv(seed=5))
     model, path = fit(client, dataset["id"], penalty_factors={"colour": 0}, cv={"folds": 5})
