@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI
 import service
 from service.api import datasets, jobs, metrics, models, ops
 from service.api.auth import KeyRing, load_key_ring
-from service.api.deps import ArtifactCache, Services, require_tenant
+from service.api.deps import ArtifactCache, SchemaCache, Services, require_tenant
 from service.api.metrics import Metrics
 from service.api.problems import INTERNAL_ERROR_RESPONSE, install_problem_handlers, problem_responses
 from service.api.request_context import RequestContext
@@ -62,6 +62,7 @@ def build_services(settings: Settings) -> Services:
         keys=load_key_ring(settings),
         table_limits=TableLimits(settings.max_rows, settings.max_columns, settings.max_cells),
         artifact_secret=secret,
+        schemas=SchemaCache(catalog),
     )
 
 

@@ -14,6 +14,7 @@ from service.api.auth import KeyRing
 from service.artifact import ModelArtifact
 from service.config import Settings
 from service.data.limits import TableLimits
+from service.data.schema import DatasetSchema
 from service.errors import IntegrityError
 from service.jobs.manager import JobManager
 from service.jobs.pool import WorkerPool
@@ -53,6 +54,32 @@ class ArtifactCache:
 
 
 @dataclass
+class SchemaCache:
+    """Indexed schemas of recently used datasets: a wide dataset's columns are decoded once, not per job."""
+
+    catalog: Catalog
+    capacity: int = 4
+    _items: OrderedDict[tuple[str, str], DatasetSchema] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, dataset_id: str, tenant: str) -> tuple[str, DatasetSchema]:
+        """The dataset's sha256 and schema; NotFoundError when ``tenant`` has no such dataset."""
+        sha256 = self.catalog.dataset_sha256(dataset_id, tenant)
+        key = (dataset_id, sha256)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return sha256, self._items[key]
+        record = self.catalog.get_dataset(dataset_id, tenant)
+        schema = DatasetSchema.of(record.columns, record.n_rows)
+        with self._lock:
+            self._items[(record.id, record.sha256)] = schema
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return record.sha256, schema
+
+
+@dataclass
 class Services:
     settings: Settings
     catalog: Catalog
@@ -64,6 +91,7 @@ class Services:
     keys: KeyRing
     table_limits: TableLimits
     artifact_secret: bytes = field(repr=False)
+    schemas: SchemaCache
 
 
 def _services(request: Request) -> Services:

@@ -15,12 +15,13 @@ from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.job_specs import design_spec, fit_spec, normalised_request
 from service.api.problems import problem_responses
 from service.api.schemas import JOB_EVENT_SCHEMA, JobCreate, JobList, JobRead
-from service.data.design import check_design_columns
+from service.data.checks import check_design_columns
 from service.data.limits import check_feature_levels
+from service.data.schema_checks import check_fit_data
 from service.errors import ValidationError
-from service.store.records import DatasetRecord, JobRecord, JobStatus, new_id, utc_now
+from service.store.records import JobRecord, JobStatus, new_id, utc_now
 from service.store.space import ensure_free_space
-from service.worker import FitTask, load_design
+from service.worker import FitTask
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -52,10 +53,10 @@ def job_read(record: JobRecord) -> JobRead:
     )
 
 
-def _check_fold_count(job: JobCreate, dataset: DatasetRecord) -> None:
-    if job.cv is not None and job.cv.fold_column is None and job.cv.folds > dataset.n_rows:
+def _check_fold_count(job: JobCreate, n_rows: int | None) -> None:
+    if n_rows is not None and job.cv is not None and job.cv.fold_column is None and job.cv.folds > n_rows:
         raise ValidationError(
-            f"cv.folds is {job.cv.folds} but the dataset has only {dataset.n_rows} rows.",
+            f"cv.folds is {job.cv.folds} but the dataset has only {n_rows} rows.",
             errors=[{"loc": ["body", "cv", "folds"], "msg": "more folds than rows", "type": "value_error"}],
         )
 
@@ -75,36 +76,42 @@ def _check_cv_size(job: JobCreate, max_fits: int) -> None:
         )
 
 
-async def _validate(job: JobCreate, services: Services, tenant: str) -> DatasetRecord:
-    """Everything that can be known before queueing: the dataset, its columns, then the data itself."""
-    dataset = await run_in_threadpool(services.catalog.get_dataset, job.dataset_id, tenant)
+def _validate(job: JobCreate, services: Services, tenant: str) -> str:
+    """Everything the dataset's stored schema tells before queueing; returns the dataset's sha256.
+
+    The table is not read and the design not built here: that happens once, in the job's process,
+    which fails the job with the same problem types for what only the values show (every feature
+    constant, one class in a numeric target). The schema is cached per dataset, so the checks cost
+    time in the size of the request, not of a 100,000-column table.
+    """
+    sha256, schema = services.schemas.load(job.dataset_id, tenant)
     spec = design_spec(job)
-    check_design_columns(dataset.columns, spec)
-    check_feature_levels(dataset.columns, spec, services.settings.max_levels)
-    _check_fold_count(job, dataset)
+    check_design_columns(schema, spec)
+    check_feature_levels(schema, spec, services.settings.max_levels)
+    _check_fold_count(job, schema.n_rows)
     _check_cv_size(job, services.settings.max_cv_fits)
-    # Building the design once here turns data problems (NaN in the target, one class only, missing
-    # values with missing=error) into an immediate 422 instead of a job that fails later.
-    await run_in_threadpool(load_design, services.settings.data_dir, dataset.id, dataset.sha256, spec)
-    return dataset
+    check_fit_data(schema, spec)
+    return sha256
 
 
 @router.post("", status_code=202, response_model=JobRead, responses=problem_responses(404, 429, 503, 507))
 async def create_job(job: JobCreate, response: Response, services: ServicesDep, tenant: TenantDep) -> JobRead:
     """Validate a fit request and queue it; the answer comes at once, the model when the job ends."""
-    # Refuse a full queue before validating, which reads the dataset: under load most refused
-    # submissions would otherwise pay for a design they cannot use. `submit` checks again.
+    # Refuse a full queue before validating, which reads the catalog: under load most refused
+    # submissions would otherwise pay for checks they cannot use. `submit` checks again.
     services.manager.check_capacity(tenant)
     # A job whose model could not be saved would fail only after its fit: refuse it now (507).
     ensure_free_space(services.models.directory, services.settings.min_free_bytes)
-    dataset = await _validate(job, services, tenant)
+    # Off the event loop: the catalog read may wait on a commit, and a dataset seen for the first time
+    # has its schema decoded and indexed.
+    dataset_sha256 = await run_in_threadpool(_validate, job, services, tenant)
     job_id, model_id = new_id(), new_id()
     task = FitTask(
         job_id=job_id,
         model_id=model_id,
         data_dir=services.settings.data_dir,
-        dataset_id=dataset.id,
-        dataset_sha256=dataset.sha256,
+        dataset_id=job.dataset_id,
+        dataset_sha256=dataset_sha256,
         design=design_spec(job),
         fit=fit_spec(job),
         penalty=str(job.penalty),
@@ -128,7 +135,7 @@ async def create_job(job: JobCreate, response: Response, services: ServicesDep, 
         model_id=None,
         error=None,
         request=normalised_request(job),
-        dataset_id=dataset.id,
+        dataset_id=job.dataset_id,
         tenant=tenant,
     )
     await services.manager.submit(record, task)

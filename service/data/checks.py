@@ -6,8 +6,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service.data.schema import DatasetSchema
 from service.data.spec import FAMILIES, Bound, DesignSpec
-from service.data.table import ColumnKind, quote, short
+from service.data.table import quote, short
 from service.errors import ValidationError
 
 Summary = Mapping[str, Any]
@@ -20,7 +21,7 @@ FIELD_LOCS: dict[str, list[str | int]] = {
 }
 
 
-def check_design_columns(columns: Sequence[Summary], spec: DesignSpec) -> None:
+def check_design_columns(columns: Sequence[Summary] | DatasetSchema, spec: DesignSpec) -> None:
     """Refuse a spec the dataset cannot serve, from the stored column summaries alone.
 
     Raises one :class:`ValidationError` listing every problem in ``errors`` (``loc`` names the
@@ -29,17 +30,17 @@ def check_design_columns(columns: Sequence[Summary], spec: DesignSpec) -> None:
     categorical weights column, a column in two roles, a repeated feature, no features at all; a
     ``penalty_factors`` or ``bounds`` entry for a name that is not a feature, or with a value the fit
     cannot take (``loc`` ``["body", "penalty_factors", name]``, the detail starting
-    ``penalty_factors.<name>:``).
+    ``penalty_factors.<name>:``). Given a :class:`DatasetSchema`, the work is in the size of the
+    spec, not of the table.
     """
-    by_name = {c["name"]: c for c in columns}
-    names = [c["name"] for c in columns]
+    schema = columns if isinstance(columns, DatasetSchema) else DatasetSchema.of(columns)
     errors = [
         *_family_errors(spec),
-        *_target_errors(by_name, spec),
-        *_weights_errors(by_name, spec),
-        *_fold_errors(by_name, spec),
-        *_feature_errors(by_name, spec, names),
-        *_constraint_errors(by_name, spec, names),
+        *_target_errors(schema, spec),
+        *_weights_errors(schema, spec),
+        *_fold_errors(schema, spec),
+        *_feature_errors(schema, spec),
+        *_constraint_errors(schema, spec),
     ]
     if errors:
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
@@ -51,26 +52,21 @@ def _error(field: str, msg: str, kind: str, index: int | None = None) -> dict[st
     return {"loc": loc, "msg": msg, "type": kind}
 
 
-def _is_categorical(summary: Summary) -> bool:
-    return ColumnKind(summary["kind"]) is ColumnKind.CATEGORICAL
-
-
 def _family_errors(spec: DesignSpec) -> list[dict[str, Any]]:
     if spec.family in FAMILIES:
         return []
     return [_error("family", f"family must be one of {', '.join(FAMILIES)}", "unknown_family")]
 
 
-def _target_errors(by_name: Mapping[str, Summary], spec: DesignSpec) -> list[dict[str, Any]]:
-    summary = by_name.get(spec.target)
-    if summary is None:
+def _target_errors(schema: DatasetSchema, spec: DesignSpec) -> list[dict[str, Any]]:
+    if spec.target not in schema:
         return [_error("target", f"the dataset has no column named {quote(spec.target)}", "unknown_column")]
-    if not _is_categorical(summary):
+    if not schema.is_categorical(spec.target):
         return []
     if spec.family == "gaussian":
         msg = f"family gaussian needs a numeric target; {quote(spec.target)} is categorical"
         return [_error("target", msg + " (use binomial or multinomial)", "wrong_kind")]
-    n_levels = len(summary.get("levels") or ())
+    n_levels = len(schema.levels[spec.target])
     if spec.family == "binomial" and n_levels != 2:
         hint = " (use family multinomial)" if n_levels > 2 else ""
         msg = f"family binomial needs a target with 2 classes; {quote(spec.target)} has {n_levels}{hint}"
@@ -78,36 +74,33 @@ def _target_errors(by_name: Mapping[str, Summary], spec: DesignSpec) -> list[dic
     return []
 
 
-def _weights_errors(by_name: Mapping[str, Summary], spec: DesignSpec) -> list[dict[str, Any]]:
+def _weights_errors(schema: DatasetSchema, spec: DesignSpec) -> list[dict[str, Any]]:
     name = spec.weights_column
     if name is None:
         return []
-    summary = by_name.get(name)
-    if summary is None:
+    if name not in schema:
         return [_error("weights_column", f"the dataset has no column named {quote(name)}", "unknown_column")]
-    if _is_categorical(summary):
+    if schema.is_categorical(name):
         return [_error("weights_column", f"weights column {quote(name)} is not numeric", "wrong_kind")]
     if name == spec.target:
         return [_error("weights_column", "the weights column cannot be the target", "role_conflict")]
     return []
 
 
-def _fold_errors(by_name: Mapping[str, Summary], spec: DesignSpec) -> list[dict[str, Any]]:
+def _fold_errors(schema: DatasetSchema, spec: DesignSpec) -> list[dict[str, Any]]:
     name = spec.fold_column
     if name is None:
         return []
-    if name not in by_name:
+    if name not in schema:
         return [_error("fold_column", f"the dataset has no column named {quote(name)}", "unknown_column")]
     if name in (spec.target, spec.weights_column):
         return [_error("fold_column", "the fold column cannot be the target or weights", "role_conflict")]
     return []
 
 
-def _feature_errors(
-    by_name: Mapping[str, Summary], spec: DesignSpec, names: list[str]
-) -> list[dict[str, Any]]:
+def _feature_errors(schema: DatasetSchema, spec: DesignSpec) -> list[dict[str, Any]]:
     if spec.features is None:
-        if spec.feature_names(names):
+        if schema.has_features(spec):
             return []
         return [_error("features", "no columns are left to serve as features", "no_features")]
     if not spec.features:
@@ -115,7 +108,7 @@ def _feature_errors(
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i, name in enumerate(spec.features):
-        problem = _feature_problem(name, by_name, spec, seen)
+        problem = _feature_problem(name, schema, spec, seen)
         if problem is not None:
             errors.append(_error("features", problem[0], problem[1], i))
         seen.add(name)
@@ -123,9 +116,9 @@ def _feature_errors(
 
 
 def _feature_problem(
-    name: str, by_name: Mapping[str, Summary], spec: DesignSpec, seen: set[str]
+    name: str, schema: DatasetSchema, spec: DesignSpec, seen: set[str]
 ) -> tuple[str, str] | None:
-    if name not in by_name:
+    if name not in schema:
         return f"the dataset has no column named {quote(name)}", "unknown_column"
     if name == spec.target:
         return f"{quote(name)} is the target and cannot also be a feature", "role_conflict"
@@ -136,17 +129,14 @@ def _feature_problem(
     return None
 
 
-def _constraint_errors(
-    by_name: Mapping[str, Summary], spec: DesignSpec, names: list[str]
-) -> list[dict[str, Any]]:
-    features = set(spec.feature_names(names))
+def _constraint_errors(schema: DatasetSchema, spec: DesignSpec) -> list[dict[str, Any]]:
     entries: list[tuple[str, str, str | None]] = [
         ("penalty_factors", name, _penalty_factor_problem(value)) for name, value in spec.penalty_factors
     ]
     entries += [("bounds", name, _bound_problem(value)) for name, value in spec.bounds]
     errors: list[dict[str, Any]] = []
     for field, name, value_problem in entries:
-        problem = _constraint_key_problem(name, by_name, spec, features)
+        problem = _constraint_key_problem(name, schema, spec)
         if problem is None and value_problem is not None:
             problem = value_problem, "value_error"
         if problem is not None:
@@ -155,12 +145,10 @@ def _constraint_errors(
     return errors
 
 
-def _constraint_key_problem(
-    name: str, by_name: Mapping[str, Summary], spec: DesignSpec, features: set[str]
-) -> tuple[str, str] | None:
-    if name in features:
+def _constraint_key_problem(name: str, schema: DatasetSchema, spec: DesignSpec) -> tuple[str, str] | None:
+    if name in schema and schema.is_feature(name, spec):
         return None
-    if name not in by_name:
+    if name not in schema:
         return f"the dataset has no column named {quote(name)}", "unknown_column"
     if name == spec.target:
         return f"{quote(name)} is the target, not a feature", "not_a_feature"

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.data.schema import DatasetSchema
 from service.data.spec import DesignSpec
 from service.errors import TableTooLargeError, TooManyLevelsError
 
@@ -45,26 +46,25 @@ def check_table_shape(n_rows: int, n_columns: int, limits: TableLimits) -> None:
         )
 
 
-def check_feature_levels(columns: Sequence[Mapping[str, Any]], spec: DesignSpec, max_levels: int) -> None:
+def check_feature_levels(
+    columns: Sequence[Mapping[str, Any]] | DatasetSchema, spec: DesignSpec, max_levels: int
+) -> None:
     """TooManyLevelsError (422) naming the first categorical feature with more than ``max_levels`` levels.
 
     Each level becomes a design column, so an id-like string column used as a feature would blow up
     the design; the dataset itself may keep such a column as long as no fit uses it.
     """
-    by_name = {c["name"]: c for c in columns}
-    for index, name in enumerate(spec.feature_names([c["name"] for c in columns])):
-        levels = by_name.get(name, {}).get("levels")
+    schema = columns if isinstance(columns, DatasetSchema) else DatasetSchema.of(columns)
+    for index, name in schema.features_to_check(schema.categorical, spec):
+        levels = schema.levels.get(name)
         if levels is not None and len(levels) > max_levels:
+            # With `features` defaulted there is no list in the request to point into.
+            loc: list[str | int] = ["body", "features"] if index is None else ["body", "features", index]
             raise TooManyLevelsError(
                 f"Feature {name!r} has {len(levels)} levels; at most {max_levels} are accepted "
                 "(leave it out of `features`, or raise SPARSEFIT_MAX_LEVELS).",
                 column=name,
                 maximum=max_levels,
                 got=len(levels),
-                errors=[{"loc": _feature_loc(spec, index), "msg": "too many levels", "type": "limit"}],
+                errors=[{"loc": loc, "msg": "too many levels", "type": "limit"}],
             )
-
-
-def _feature_loc(spec: DesignSpec, index: int) -> list[str | int]:
-    # With `features` defaulted there is no list in the request to point into.
-    return ["body", "features"] if spec.features is None else ["body", "features", index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 # The wire values of JobCreate.family; modeling owns their meaning, data only needs the target kind.
@@ -62,6 +63,11 @@ class DesignSpec:
         object.__setattr__(self, "penalty_factors", _pairs(self.penalty_factors))
         bounds = tuple((name, (lower, upper)) for name, (lower, upper) in _pairs(self.bounds))
         object.__setattr__(self, "bounds", bounds)
+
+    @cached_property
+    def feature_set(self) -> frozenset[str] | None:
+        """``features`` as a set, for membership tests (None when defaulted)."""
+        return None if self.features is None else frozenset(self.features)
 
     def feature_names(self, names: Sequence[str]) -> tuple[str, ...]:
         """The features in use, given the dataset's column ``names`` (in dataset order when defaulted)."""

@@ -164,6 +164,20 @@ class Catalog:
     def get_dataset(self, dataset_id: str, tenant: str = DEFAULT_TENANT) -> DatasetRecord:
         return self._get(DatasetRecord, dataset_from_row, dataset_id, tenant)
 
+    def dataset_sha256(self, dataset_id: str, tenant: str = DEFAULT_TENANT) -> str:
+        """The checksum of a dataset's file, or NotFoundError: a dataset's key without decoding its columns.
+
+        A wide dataset's column list is megabytes of JSON; what is derived from it is cached under
+        ``(id, sha256)`` and this cheap read checks that the dataset still exists for ``tenant``.
+        """
+        with self._transaction(write=False) as conn:
+            row = conn.execute(
+                "SELECT sha256 FROM datasets WHERE id = ? AND tenant = ?", (dataset_id, tenant)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError("No dataset with this id.")
+        return str(row[0])
+
     def list_datasets(
         self, limit: int = 50, offset: int = 0, tenant: str = DEFAULT_TENANT
     ) -> tuple[list[DatasetRecord], int]:

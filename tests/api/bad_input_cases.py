@@ -346,8 +346,8 @@ JOB_CASES: dict[str, Case] = {
     "feature not a column": job(422, VALIDATION, features=["age", "nope"]),
     "feature name over 1000 characters": job(422, VALIDATION, features=[LONG_NAME]),
     "categorical target for gaussian": job_on(b"g,x\na,1\nb,2\na,3\n", 422, VALIDATION, target="g"),
-    "one class only for binomial": job_on(
-        b"x,y\n1,1\n2,1\n3,1\n", 422, INVALID_DATA, family="binomial", cv={"folds": 2}
+    "one class only for multinomial, categorical": job_on(
+        b"x,g\n1,a\n2,a\n3,a\n", 422, INVALID_DATA, target="g", family="multinomial", cv={"folds": 2}
     ),
     "NaN in target": job_on(b"x,y\n1,1\n2,\n3,4\n4,5\n", 422, INVALID_DATA, cv={"folds": 2}),
     "all-missing target": job_on(b"x,y\n1,\n2,\n3,\n4,\n", 422, INVALID_DATA, cv={"folds": 2}),
@@ -358,13 +358,13 @@ JOB_CASES: dict[str, Case] = {
     "all-missing only feature with missing=mean": job_on(
         b"m,y\n,1\n,2\n,4\n,5\n", 422, INVALID_DATA, missing="mean", cv={"folds": 2}
     ),
-    "constant column as the only feature": job_on(
-        b"c,y\n1,1\n1,2\n1,4\n1,5\n", 422, INVALID_DATA, cv={"folds": 2}
-    ),
     "one-row dataset": job_on(b"x,y\n1,2\n", 422, INVALID_DATA, cv=None, alpha=0.1),
     "one-row dataset with default folds": job_on(b"x,y\n1,2\n", 422, VALIDATION),
-    "fold column with one fold": job_on(
-        b"x,f,y\n1,1,1\n2,1,2\n3,1,4\n", 422, INVALID_DATA, cv={"fold_column": "f"}
+    "categorical fold column with one fold": job_on(
+        b"x,f,y\n1,a,1\n2,a,2\n3,a,4\n", 422, INVALID_DATA, cv={"fold_column": "f"}
+    ),
+    "missing value in the weights": job_on(
+        b"x,w,y\n1,1,1\n2,,2\n3,1,4\n", 422, INVALID_DATA, weights_column="w", cv={"folds": 2}
     ),
     "more folds than rows": job(422, VALIDATION, cv={"folds": 1000}),
     "alpha zero": job(422, VALIDATION, alpha=0),
@@ -384,6 +384,33 @@ JOB_CASES: dict[str, Case] = {
     "job without content type": request(CREATE_JOB, 422, VALIDATION, content=b'{"target": "y"}'),
     "unknown dataset": job(404, NOT_FOUND, dataset_id=UNKNOWN_ID),
     "dataset id with path traversal": job(404, NOT_FOUND, dataset_id="../../etc/passwd"),
+}
+
+# What only the values show, so the stored schema cannot: the job is accepted and fails in its own
+# process, where the design is built, with the problem type POST answered when it built the design.
+# (CSV body of the dataset, JobCreate fields besides dataset_id and target "y", problem type.)
+FAILED_JOB_CASES: dict[str, tuple[bytes, dict[str, Any], str]] = {
+    "one class only for binomial": (
+        b"x,y\n1,1\n2,1\n3,1\n",
+        {"family": "binomial", "cv": {"folds": 2}},
+        INVALID_DATA,
+    ),
+    "constant column as the only feature": (b"c,y\n1,1\n1,2\n1,4\n1,5\n", {"cv": {"folds": 2}}, INVALID_DATA),
+    "fold column with one fold": (
+        b"x,f,y\n1,1,1\n2,1,2\n3,1,4\n",
+        {"cv": {"fold_column": "f"}},
+        INVALID_DATA,
+    ),
+    "negative weight": (
+        b"x,w,y\n1,1,1\n2,-1,2\n3,1,4\n",
+        {"weights_column": "w", "cv": None, "alpha": 0.1},
+        INVALID_DATA,
+    ),
+    "three values in a numeric binomial target": (
+        b"x,y\n1,0\n2,1\n3,2\n4,1\n",
+        {"family": "binomial", "cv": None, "alpha": 0.1},
+        VALIDATION,
+    ),
 }
 
 # Reading, waiting for, cancelling, following and deleting jobs.

@@ -17,6 +17,7 @@ from service.app import create_app
 from tests.api.bad_input_cases import (
     CASES,
     CONSTRAINT_CASES,
+    FAILED_JOB_CASES,
     TABLE,
     Case,
     Ids,
@@ -178,6 +179,19 @@ def test_create_job_bad_constraint_names_field(client: TestClient, world: Ids, n
     assert problem["errors"][0]["loc"][: len(where)] == where
     assert problem["detail"].startswith(".".join(where[1:]))
     assert client.get("/v1/jobs").json()["total"] == jobs
+
+
+@pytest.mark.parametrize("name", list(FAILED_JOB_CASES))
+def test_create_job_data_problem_only_values_show_fails_the_job(
+    client: TestClient, quiet: None, name: str
+) -> None:
+    body, fields, problem_type = FAILED_JOB_CASES[name]
+    dataset = upload(client, body)
+    job = run_job(client, {"dataset_id": dataset["id"], "target": "y", **fields})
+    assert job["status"] == "failed", job
+    assert job["error"]["type"] == problem_type and job["error"]["status"] == 422
+    assert job["model_id"] is None
+    assert client.get(f"/v1/jobs/{job['id']}").status_code == 200
 
 
 def test_predict_alpha_outside_path_is_validation_problem(client: TestClient, world: Ids) -> None:

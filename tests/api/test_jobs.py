@@ -162,3 +162,30 @@ def test_progress_visible_while_running(client: TestClient) -> None:
     client.post(f"/v1/jobs/{job['id']}/cancel")
     assert {"path", "cv"} & seen, seen
     assert max(fractions) > 0
+
+
+def test_create_job_checks_the_stored_schema_without_reading_the_table(client: TestClient) -> None:
+    dataset = upload(client, b"x,m,y\n1,,1\n2,3,2\n3,4,4\n4,5,5\n")
+    data_dir: Path = client.app.state.settings.data_dir  # type: ignore[attr-defined]
+    (data_dir / "datasets" / f"{dataset['id']}.parquet").unlink()
+    # The catalog's schema knows that m has a missing value: refused at once, naming it.
+    refused = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "target": "y", "cv": None})
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["type"] == "/problems/invalid-data"
+    assert problem["column"] == "m" and problem["n_missing"] == 1
+    # A sound request is queued without the table; only the job's process reads it, and finds it gone.
+    body = {"dataset_id": dataset["id"], "target": "y", "features": ["x"], "cv": None, "alpha": 0.1}
+    job = run_job(client, body)
+    assert job["status"] == "failed" and job["error"]["type"] == "/problems/integrity"
+
+
+def test_create_job_on_a_deleted_dataset_is_404_though_its_schema_was_cached(
+    client: TestClient, diabetes_csv: bytes
+) -> None:
+    dataset = upload(client, diabetes_csv)
+    body = {"dataset_id": dataset["id"], "target": "y", "cv": None, "alpha": 1.0}
+    assert client.post("/v1/jobs", json=body).status_code == 202
+    assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+    again = client.post("/v1/jobs", json=body)
+    assert again.status_code == 404 and again.json()["type"] == "/problems/not-found"
