@@ -1,4 +1,4 @@
-"""From raw cell results to gaps, medians, fastest peers, Sparsefit's ratios and the printed table."""
+"""From raw cell results to gaps and medians per point, and the formatting of points and tables."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ SPARSEFIT = "sparsefit"
 
 @dataclass
 class Summary:
-    """One (library, problem, task) cell after its repeats: median time, worst gap, status."""
+    """One point (library, tol) of a (problem, task) cell after its repeats: median time, worst gap."""
 
     status: str  # ok | timeout | error | crash | skipped
     time_s: float | None  # median first-call time; inf when the median repeat hit the cap
@@ -75,81 +75,41 @@ def summarize(cell: dict[str, Any], best: dict[tuple[str, str, int], float]) -> 
     return Summary(status, median, gap)
 
 
-def fastest(summaries: dict[str, Summary], certified_only: bool) -> tuple[str, float] | None:
-    """The fastest peer (not Sparsefit) by median time; timeouts count as inf."""
-    candidates = [
-        (s.time_s, name)
-        for name, s in summaries.items()
-        if name != SPARSEFIT
-        and s.time_s is not None
-        and (s.status in ("ok", "timeout"))
-        and (not certified_only or s.certified or s.status == "timeout")
-    ]
-    if not candidates:
-        return None
-    time_s, name = min(candidates)
-    return name, time_s
+def compact(value: float, spec: str = "g") -> str:
+    """A number with a short exponent: 1e-7 rather than 1e-07."""
+    text = format(value, spec)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
-def ratio(peer: tuple[str, float] | None, sparsefit: Summary | None, cap: float) -> str:
-    """fastest peer time / Sparsefit time (>= 1: Sparsefit faster); > or < when one side hit the cap."""
-    if (
-        peer is None
-        or sparsefit is None
-        or sparsefit.status not in ("ok", "timeout")
-        or sparsefit.time_s is None
-    ):
+def format_gap(gap: float | None) -> str:
+    """A gap in two significant digits: 8.6e-4, 0, inf, or - when unknown."""
+    if gap is None:
         return "-"
-    peer_time, own = peer[1], sparsefit.time_s
-    if math.isinf(own):
-        return "-" if math.isinf(peer_time) else "< 1"
-    text = f"{peer_time / own:.3g}" if math.isfinite(peer_time) else f"> {cap / own:.3g}"
-    return text + ("" if sparsefit.certified else "*")
+    if math.isinf(gap) or gap == 0.0:
+        return "inf" if math.isinf(gap) else "0"
+    return compact(gap, ".1e")
 
 
-def format_time(summary: Summary | None, cap: float) -> str:
+def format_seconds(time_s: float, cap: float) -> str:
+    return f"> {cap:g}" if math.isinf(time_s) else f"{time_s:.3g} s"
+
+
+def format_point(summary: Summary | None, cap: float) -> str:
+    """One point of the frontier: seconds and gap, ``> cap`` at the cap, or what went wrong."""
     if summary is None:
         return "n/a"
     if summary.status == "timeout":
         return f"> {cap:g}"
     if summary.status != "ok" or summary.time_s is None:
         return summary.status
-    star = "" if summary.certified else "*"
-    gap = "inf" if summary.gap is None or math.isinf(summary.gap) else f"{summary.gap:.0e}"
-    return f"{summary.time_s:.3g}{star} ({gap})"
-
-
-def format_peer(peer: tuple[str, float] | None, cap: float) -> str:
-    if peer is None:
-        return "-"
-    name, time_s = peer
-    return f"all > {cap:g}" if math.isinf(time_s) else f"{name} {time_s:.3g}"
-
-
-def table_rows(
-    rows: list[tuple[str, dict[str, Summary], float | None]], libs: list[str], cap: float
-) -> list[list[str]]:
-    """Header and one row per cell: each library, fastest peer (all / certified), ratios, memory."""
-    header = ["cell", *libs, "fastest peer", "ratio", "fastest certified", "ratio cert.", "sf peak MB"]
-    lines = [header]
-    for label, summaries, sparsefit_mb in rows:
-        own = summaries.get(SPARSEFIT)
-        every, certified = fastest(summaries, False), fastest(summaries, True)
-        lines.append(
-            [
-                label,
-                *(format_time(summaries.get(lib), cap) for lib in libs),
-                format_peer(every, cap),
-                ratio(every, own, cap),
-                format_peer(certified, cap),
-                ratio(certified, own, cap),
-                "-" if sparsefit_mb is None else f"{sparsefit_mb:.0f}",
-            ]
-        )
-    return lines
+    return f"{format_seconds(summary.time_s, cap)}, {format_gap(summary.gap)}"
 
 
 def render(lines: list[list[str]]) -> str:
+    """A plain-text table: the header, a rule, then the rows, columns padded to their widest entry."""
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     rendered = [
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines
@@ -158,11 +118,9 @@ def render(lines: list[list[str]]) -> str:
     return "\n".join(line.rstrip() for line in rendered)
 
 
-LEGEND = f"""\
-Each library: median seconds of the first call in a fresh process (JIT compile included), and in
-parentheses its largest relative objective gap over the alphas it returned, against the best
-objective any library reached in this run. * = gap >= {GAP_LIMIT:g}: the time does not count.
-'fastest peer' is over every peer that finished; 'fastest certified' only over peers with gap <
-{GAP_LIMIT:g} (peers at the cap count as '> cap' in both). ratio = fastest peer time / Sparsefit
-time (>= 1: Sparsefit is faster); a * on the ratio: Sparsefit's own gap is >= {GAP_LIMIT:g}.
-sklearn's cv refits at its chosen alpha only, so its cv gap covers that one alpha."""
+def render_markdown(lines: list[list[str]]) -> str:
+    """The same table as GitHub markdown (a | in an entry is escaped)."""
+    rows = [[cell.replace("|", "\\|") for cell in line] for line in lines]
+    rendered = ["| " + " | ".join(row) + " |" for row in rows]
+    rendered.insert(1, "|" + "|".join("---" for _ in rows[0]) + "|")
+    return "\n".join(rendered)

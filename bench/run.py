@@ -1,4 +1,4 @@
-"""The side-by-side solver benchmark: every (library, problem, task) cell in fresh, capped processes."""
+"""The side-by-side solver benchmark: every (library, tol) point of every cell in fresh, capped processes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import platform
 import signal
@@ -18,13 +17,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import frontier, report, run_output, tolerances
 from bench.peers.base import LIBRARIES, PEERS_PYTHON, ROOT
 from bench.problems import SPECS, TASKS, ensure_cached
+from bench.report import compact
 
 RESULTS_DIR = ROOT / "bench" / "results"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 POLL_S = 0.1
+# make bench: the wide cells issue 10 is about, then the tall ones (which must not get slower).
+DEFAULT_CELLS = (
+    *((problem, task) for problem in ("P2", "P3", "P5", "P4") for task in ("path", "cv")),
+    ("P1", "single"),
+    ("P1", "path"),
+    ("P1", "cv"),
+    ("P4", "single"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,10 +43,11 @@ class Settings:
     cap: float
     grace: float
     repeats: int
+    repeat_below: float  # a repeat slower than this is the last one
     threads: int
     cv_jobs: int
     warm_below: float
-    tols: dict[str, float]
+    tols: dict[str, tuple[str, ...]]  # per library, its points' tolerances, loose to tight
 
 
 def _python(lib: str) -> str:
@@ -97,26 +106,29 @@ def _cell_command(lib: str, out: Path, settings: Settings, **fields: str) -> lis
     command = [_python(lib), "-m", "bench.run_cell", "--lib", lib, "--out", str(out)]
     for key, value in fields.items():
         command += [f"--{key}", value]
-    command += ["--scale", f"{settings.scale:g}", "--tol", f"{settings.tols[lib]:g}"]
+    command += ["--scale", f"{settings.scale:g}"]
     command += ["--cv-jobs", str(settings.cv_jobs), "--threads", str(settings.threads)]
     return [*command, "--warm-below", f"{settings.warm_below:g}"]
 
 
-def run_cell(lib: str, problem: str, task: str, settings: Settings, scratch: Path) -> list[dict[str, Any]]:
-    """The cell's repeats, each a fresh process; stops repeating after a timeout, error or crash."""
+def run_cell(
+    lib: str, problem: str, task: str, tol: str, settings: Settings, scratch: Path
+) -> list[dict[str, Any]]:
+    """The point's repeats, each a fresh process; stops after a timeout, error, crash or a slow one."""
     runs = []
     for repeat in range(settings.repeats):
-        out = scratch / f"{lib}-{problem}-{task}-{repeat}.json"
-        run = _launch(_cell_command(lib, out, settings, problem=problem, task=task), out, settings)
+        out = scratch / f"{lib}-{problem}-{task}-{tol}-{repeat}.json"
+        command = _cell_command(lib, out, settings, problem=problem, task=task, tol=tol)
+        run = _launch(command, out, settings)
         runs.append(run)
-        if run["status"] != "ok":
+        if run["status"] != "ok" or run["time_s"] > settings.repeat_below:
             break
     return runs
 
 
 def probe(lib: str, kind: str, settings: Settings, scratch: Path) -> dict[str, Any]:
     out = scratch / f"{lib}-probe-{kind}.json"
-    return _launch(_cell_command(lib, out, settings, probe=kind), out, settings)
+    return _launch(_cell_command(lib, out, settings, probe=kind, tol=tolerances.DEFAULT), out, settings)
 
 
 def installed_versions(settings: Settings, scratch: Path) -> dict[str, dict[str, Any]]:
@@ -154,111 +166,53 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _skip_reason(lib: str, problem: str, task: str, done: dict[tuple[str, str, str], report.Summary]) -> str:
-    """cv repeats the path six times over (5 folds and the refit): a path at the cap means cv is too."""
-    path = done.get((lib, problem, "path"))
-    if task == "cv" and path is not None and path.status == "timeout":
+Capped = dict[tuple[str, str, str], list[float]]  # (lib, problem, task) -> tol values at the cap
+
+
+def _skip_reason(lib: str, problem: str, task: str, tol_value: float, capped: Capped) -> str:
+    """A tighter tol costs at least as much, and cv repeats the path six times over (5 folds and the
+    refit): once a looser (or the same) tol hit the cap on this task, or on the path for cv, skip."""
+    if tolerances.blocked(tol_value, capped.get((lib, problem, task), [])):
+        return "not run: a looser tol already hit the cap"
+    if task == "cv" and tolerances.blocked(tol_value, capped.get((lib, problem, "path"), [])):
         return "not run: the path already hit the cap"
     return ""
 
 
-def _memory(runs: list[dict[str, Any]]) -> float | None:
-    peaks = [
-        max(r.get("peak_rss_mb", 0.0), r.get("children_peak_rss_mb", 0.0))
-        for r in runs
-        if r["status"] == "ok"
-    ]
-    return max(peaks) if peaks else None
-
-
 def _progress(runs: list[dict[str, Any]]) -> str:
-    """One line per finished cell while the run goes on: each repeat's time or status."""
+    """One line per finished point while the run goes on: each repeat's time or status."""
     if not runs:
-        return "skipped (its path hit the cap)"
+        return "skipped (a looser tol or the path hit the cap)"
     return ", ".join(f"{r['time_s']:.3g} s" if r["status"] == "ok" else r["status"] for r in runs)
 
 
+def _run_point(
+    lib: str, problem: str, task: str, tol: str, settings: Settings, scratch: Path, capped: Capped
+) -> dict[str, Any]:
+    value = tolerances.value(lib, tol)
+    cell: dict[str, Any] = {"lib": lib, "problem": problem, "task": task, "tol": tol, "tol_value": value}
+    skipped = _skip_reason(lib, problem, task, value, capped)
+    if skipped:
+        cell.update(skipped=skipped, runs=[])
+    else:
+        cell["runs"] = run_cell(lib, problem, task, tol, settings, scratch)
+    if skipped or report.summarize(cell, {}).status == "timeout":
+        capped.setdefault((lib, problem, task), []).append(value)
+    print(f"  {problem} {task:6s} {lib:9s} {tol:8s} {_progress(cell['runs'])}", flush=True)
+    return cell
+
+
 def run_all(
-    args: argparse.Namespace, settings: Settings, libs: list[str], scratch: Path
+    order: list[tuple[str, str]], settings: Settings, libs: list[str], scratch: Path
 ) -> list[dict[str, Any]]:
+    """Every point, cell by cell (a problem's path before its cv), each library loose to tight."""
     cells: list[dict[str, Any]] = []
-    provisional: dict[tuple[str, str, str], report.Summary] = {}
-    for problem in args.problems:
-        for task in args.tasks:
-            for lib in libs:
-                cell: dict[str, Any] = {"lib": lib, "problem": problem, "task": task, "runs": []}
-                skipped = _skip_reason(lib, problem, task, provisional)
-                if skipped:
-                    cell["skipped"] = skipped
-                else:
-                    cell["runs"] = run_cell(lib, problem, task, settings, scratch)
-                cells.append(cell)
-                provisional[(lib, problem, task)] = report.summarize(cell, {})
-                print(f"  {problem} {task:6s} {lib:9s} {_progress(cell['runs'])}", flush=True)
+    capped: Capped = {}
+    for problem, task in order:
+        for lib in libs:
+            for tol in settings.tols[lib]:
+                cells.append(_run_point(lib, problem, task, tol, settings, scratch, capped))
     return cells
-
-
-def build_table(cells: list[dict[str, Any]], args: argparse.Namespace, libs: list[str], cap: float) -> str:
-    best = report.best_objectives(cells)
-    rows = []
-    for problem in args.problems:
-        for task in args.tasks:
-            mine = [c for c in cells if c["problem"] == problem and c["task"] == task]
-            summaries = {c["lib"]: report.summarize(c, best) for c in mine}
-            for c in mine:
-                c["summary"] = dataclasses.asdict(summaries[c["lib"]])
-            own = next((c for c in mine if c["lib"] == report.SPARSEFIT), None)
-            rows.append((f"{problem} {task}", summaries, _memory(own["runs"]) if own else None))
-    return report.render(report.table_rows(rows, libs, cap))
-
-
-def _cold_lines(cold: dict[str, dict[str, Any]]) -> list[str]:
-    lines = [
-        "Cold first fit (diabetes 442 x 10, single lasso; fresh process; first call - median of 5 later):"
-    ]
-    for lib, result in cold.items():
-        if result.get("status") != "ok":
-            lines.append(f"  {lib:9s} {result.get('status')}: {str(result.get('error', ''))[:120]}")
-            continue
-        imported = result.get("import_s", float("nan"))
-        lines.append(
-            f"  {lib:9s} first {result['first_call_s']:.4f} s, later {result['later_call_s']:.4f} s, "
-            f"cold overhead {result['cold_overhead_s']:.4f} s, import {imported:.3f} s"
-        )
-    return lines
-
-
-def _sparsefit_lines(cells: list[dict[str, Any]]) -> list[str]:
-    lines = ["Sparsefit per cell: peak RSS (process / its children) and first vs second call in one process:"]
-    for cell in cells:
-        if cell["lib"] != report.SPARSEFIT:
-            continue
-        for run in cell["runs"][:1]:
-            if run["status"] != "ok":
-                lines.append(
-                    f"  {cell['problem']} {cell['task']:6s} {run['status']}: {str(run.get('error'))[:150]}"
-                )
-                continue
-            second = run.get("second_call_s")
-            second_text = "-" if second is None else f"{second:.3g} s"
-            lines.append(
-                f"  {cell['problem']} {cell['task']:6s} peak {run['peak_rss_mb']:.0f} MB "
-                f"(before fit {run['rss_before_fit_mb']:.0f}, children {run['children_peak_rss_mb']:.0f}); "
-                f"first {run['time_s']:.3g} s, second {second_text}"
-            )
-    return lines
-
-
-def _error_lines(cells: list[dict[str, Any]]) -> list[str]:
-    """Every failed repeat (error, crash) with the first line of its message."""
-    lines = []
-    for cell in cells:
-        for run in cell["runs"]:
-            if run["status"] in ("error", "crash"):
-                message = str(run.get("error", "")).strip().splitlines()[0][:160] if run.get("error") else ""
-                lines.append(f"  {cell['lib']} {cell['problem']} {cell['task']}: {run['status']}: {message}")
-                break
-    return ["Failures:", *lines] if lines else []
 
 
 def _parse_list(text: str, allowed: tuple[str, ...] | list[str]) -> list[str]:
@@ -271,35 +225,54 @@ def _parse_list(text: str, allowed: tuple[str, ...] | list[str]) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--problems", type=lambda t: _parse_list(t, tuple(SPECS)), default=list(SPECS))
-    parser.add_argument("--tasks", type=lambda t: _parse_list(t, TASKS), default=list(TASKS))
+    cells = "without --problems and --tasks: the default cells (bench/README.md); with either, all of each"
+    parser.add_argument("--problems", type=lambda t: _parse_list(t, tuple(SPECS)), help=cells)
+    parser.add_argument("--tasks", type=lambda t: _parse_list(t, TASKS))
     parser.add_argument("--libs", type=lambda t: _parse_list(t, tuple(LIBRARIES)), default=list(LIBRARIES))
-    parser.add_argument("--cap", type=float, default=300.0, help="seconds for the timed call of one cell")
+    parser.add_argument(
+        "--tols",
+        type=tolerances.parse_option,
+        action="append",
+        default=[],
+        metavar="LIB=TOL,...",
+        help="a library's tolerances ('default' = its own; repeatable), e.g. glmnet=default,1e-10,1e-13",
+    )
+    parser.add_argument("--cap", type=float, default=300.0, help="seconds for the timed call of one point")
     parser.add_argument("--grace", type=float, default=120.0, help="extra seconds for loading and objectives")
-    parser.add_argument("--repeats", type=int, default=3, help="fresh processes per cell; the median counts")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh processes per point; the median counts")
+    parser.add_argument(
+        "--repeat-below", type=float, default=30.0, help="no further repeat after one slower than this"
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="shrink n and p (0.05 for a smoke run)")
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP/numba threads per process")
     parser.add_argument("--cv-jobs", type=int, default=2, help="processes for CV folds (peers' own loops)")
     parser.add_argument(
         "--warm-below", type=float, default=10.0, help="time a second call if the first was shorter"
     )
-    parser.add_argument("--sparsefit-tol", type=float, default=LIBRARIES["sparsefit"].default_tol)
-    parser.add_argument("--tol", action="append", default=[], metavar="LIB=TOL", help="override a peer's tol")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold first-fit probes")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     return parser
 
 
+def _order(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The (problem, task) cells to run, each problem's path before its cv."""
+    if args.problems is None and args.tasks is None:
+        return list(DEFAULT_CELLS)
+    problems, tasks = args.problems or list(SPECS), args.tasks or list(TASKS)
+    return [(problem, task) for problem in problems for task in TASKS if task in tasks]
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    tols = {name: lib.default_tol for name, lib in LIBRARIES.items()}
-    tols["sparsefit"] = args.sparsefit_tol
-    for item in args.tol:
-        name, _, value = item.partition("=")
-        if name not in LIBRARIES:
-            raise SystemExit(f"--tol {item}: unknown library {name}")
-        tols[name] = float(value)
     return Settings(
-        args.scale, args.cap, args.grace, args.repeats, args.threads, args.cv_jobs, args.warm_below, tols
+        scale=args.scale,
+        cap=args.cap,
+        grace=args.grace,
+        repeats=args.repeats,
+        repeat_below=args.repeat_below,
+        threads=args.threads,
+        cv_jobs=args.cv_jobs,
+        warm_below=args.warm_below,
+        tols=tolerances.per_library(args.tols),
     )
 
 
@@ -311,78 +284,71 @@ def _available(requested: list[str], versions: dict[str, dict[str, Any]]) -> lis
     return libs
 
 
+def _tol_line(settings: Settings, libs: list[str]) -> str:
+    def shown(lib: str, tol: str) -> str:
+        return f"default ({compact(LIBRARIES[lib].default_tol)})" if tol == tolerances.DEFAULT else tol
+
+    return "; ".join(f"{lib} " + ", ".join(shown(lib, tol) for tol in settings.tols[lib]) for lib in libs)
+
+
+def _heading(settings: Settings, libs: list[str], command: str, commit: str) -> str:
+    return (
+        f"Time-accuracy frontier: `{command}`; scale {settings.scale:g}, cap {settings.cap:g} s, "
+        f"median of up to {settings.repeats} (1 above {settings.repeat_below:g} s), {settings.threads} "
+        f"threads, commit {commit}.\nTolerances: {_tol_line(settings, libs)}."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = _settings(args)
+    settings, order = _settings(args), _order(args)
+    command = " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]).strip()
     started = datetime.now(UTC)
     machine = machine_info() | {"loadavg_start": os.getloadavg()}
     print(f"load average before: {machine['loadavg_start']}, nproc {machine['nproc']}", flush=True)
-    for problem in args.problems:
+    for problem in dict.fromkeys(problem for problem, _ in order):
         ensure_cached(problem, settings.scale)
     with tempfile.TemporaryDirectory(prefix="sparsefit-bench-") as tmp:
         scratch = Path(tmp)
         versions = installed_versions(settings, scratch)
         libs = _available(args.libs, versions)
         cold = {} if args.no_cold else {lib: probe(lib, "cold", settings, scratch) for lib in libs}
-        cells = run_all(args, settings, libs, scratch)
-    table = build_table(cells, args, libs, settings.cap)
+        cells = run_all(order, settings, libs, scratch)
+    table = frontier.build(cells, order, frontier.columns(libs, settings.tols), settings.cap)
     machine["loadavg_end"] = os.getloadavg()
+    heading = _heading(settings, libs, command, machine["commit"])
     text = "\n".join(
         [
-            f"\nSolvers, scale {settings.scale:g}, cap {settings.cap:g} s, median of {settings.repeats}, "
-            f"{settings.threads} threads; tol: " + ", ".join(f"{lib} {settings.tols[lib]:g}" for lib in libs),
-            table,
-            report.LEGEND,
+            f"\n{heading}",
+            table.text(),
+            frontier.LEGEND,
             "",
-            *_error_lines(cells),
-            *_sparsefit_lines(cells),
-            *(_cold_lines(cold) if cold else []),
+            *run_output.error_lines(cells),
+            *run_output.sparsefit_lines(cells),
+            *(run_output.cold_lines(cold) if cold else []),
             f"load average before {machine['loadavg_start']}, after {machine['loadavg_end']}",
         ]
     )
     print(text)
-    path = _write_results(args, settings, started, machine, versions, cold, cells, text)
-    print(f"raw results: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-    return 0
-
-
-def _write_results(
-    args: argparse.Namespace,
-    settings: Settings,
-    started: datetime,
-    machine: dict[str, Any],
-    versions: dict[str, Any],
-    cold: dict[str, Any],
-    cells: list[dict[str, Any]],
-    text: str,
-) -> Path:
-    args.out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = f"{heading}\n\n{table.markdown()}\n\n{frontier.LEGEND}"
     suffix = "" if settings.scale == 1.0 else f"-scale{settings.scale:g}"
-    path = args.out_dir / f"solvers-{started:%Y%m%dT%H%M%SZ}{suffix}.json"
     payload = {
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
-        "settings": dataclasses.asdict(settings)
-        | {"problems": args.problems, "tasks": args.tasks, "libs": args.libs},
+        "command": command,
+        "settings": dataclasses.asdict(settings) | {"cells": order, "libs": args.libs},
         "machine": machine,
         "versions": versions,
         "cold_first_fit": cold,
         "cells": cells,
         "table": text,
+        "frontier_markdown": markdown,
     }
-    path.write_text(json.dumps(_finite(payload), indent=1) + "\n")
-    return path
-
-
-def _finite(value: Any) -> Any:
-    """Strict JSON: inf and nan become the strings "inf", "-inf" and "nan"."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
+    path = args.out_dir / f"solvers-{started:%Y%m%dT%H%M%SZ}{suffix}.json"
+    run_output.write_results(path, payload, markdown)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"raw results: {shown} (the frontier in markdown: {shown.with_suffix('.md')})")
+    return 0
 
 
 if __name__ == "__main__":

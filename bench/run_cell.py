@@ -55,8 +55,13 @@ def _timed(adapter: Any, job: Job) -> tuple[Fit, float, list[str]]:
     return fit, elapsed, messages
 
 
+def _tol(text: str) -> float | None:
+    """``default``: call the library without a tol, so it runs at its own default."""
+    return None if text == "default" else float(text)
+
+
 def _job(args: argparse.Namespace, problem: Problem, task: str) -> Job:
-    return Job(problem, task, problem.alphas(task), args.tol, args.cv_jobs, args.threads)
+    return Job(problem, task, problem.alphas(task), _tol(args.tol), args.cv_jobs, args.threads)
 
 
 def run_task(args: argparse.Namespace) -> dict[str, Any]:
@@ -147,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", choices=("single", "path", "cv"))
     parser.add_argument("--probe", choices=("cold", "versions"), help="a probe instead of a cell")
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--tol", type=float, default=1e-8)
+    parser.add_argument("--tol", default="default", help="a number, or 'default' (the library's own)")
     parser.add_argument("--cv-jobs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warm-below", type=float, default=10.0)
@@ -168,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "problem": args.problem,
         "task": args.task,
         "probe": args.probe,
+        "tol": args.tol,
     }
     try:
         if args.probe == "versions":

@@ -6,7 +6,7 @@ import adelie as ad
 import numpy as np
 import scipy.sparse as sp
 
-from bench.peers.base import Fit, Job
+from bench.peers.base import Fit, Job, tol_kwargs
 from bench.peers.common import cv_by_folds
 from bench.problems import Design, FloatArray
 
@@ -34,12 +34,11 @@ def _path(X: Design, y: FloatArray, job: Job, threads: int) -> tuple[FloatArray,
         alpha=spec.l1_ratio,
         lmda_path=job.alphas,
         intercept=spec.fit_intercept,
-        tol=job.tol,
-        irls_tol=job.tol,
         max_iters=MAX_ITERS,
         early_exit=False,
         progress_bar=False,
         n_threads=threads,
+        **tol_kwargs(job, "tol", "irls_tol"),
     )
     coef = np.asarray(state.betas.toarray(), dtype=np.float64)
     if coef.shape[0] != job.alphas.shape[0]:

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from celer import celer_path
 
-from bench.peers.base import Fit, Job
+from bench.peers.base import Fit, Job, tol_kwargs
 from bench.peers.common import cv_by_folds
 from bench.problems import Design, FloatArray
 
@@ -39,11 +39,11 @@ def _gaussian_path(X: Design, y: FloatArray, job: Job, threads: int) -> tuple[Fl
         "lasso",
         alphas=job.alphas,
         l1_ratio=spec.l1_ratio,
-        tol=job.tol,
         max_iter=MAX_ITER,
         max_epochs=MAX_EPOCHS,
         prune=PRUNE,
         **offsets,
+        **tol_kwargs(job, "tol"),
     )
     coef = np.ascontiguousarray(coefs.T)
     return coef, y_mean - coef @ x_mean
@@ -62,11 +62,11 @@ def _logistic_path(X: Design, y: FloatArray, job: Job, threads: int) -> tuple[Fl
         2.0 * y - 1.0,
         "logreg",
         alphas=n * job.alphas,
-        tol=job.tol,
         max_iter=MAX_ITER,
         max_epochs=MAX_EPOCHS,
         prune=PRUNE,
         use_PN=True,
+        **tol_kwargs(job, "tol"),
     )
     return np.ascontiguousarray(coefs.T), np.zeros(coefs.shape[1])
 

@@ -7,7 +7,7 @@ from importlib.metadata import version as _distribution_version
 import glmnet
 import numpy as np
 
-from bench.peers.base import Fit, Job
+from bench.peers.base import Fit, Job, tol_kwargs
 from bench.peers.common import cv_by_folds
 from bench.problems import Design, FloatArray
 
@@ -26,9 +26,9 @@ def _path(X: Design, y: FloatArray, job: Job, threads: int) -> tuple[FloatArray,
         lambda_path=job.alphas,
         standardize=False,
         fit_intercept=job.problem.spec.fit_intercept,
-        tol=job.tol,
         max_iter=MAX_ITER,
         n_splits=0,
+        **tol_kwargs(job, "tol"),
     )
     model.fit(X, y)
     return _checked(model.coef_path_.T, model.intercept_path_, job)
@@ -41,9 +41,9 @@ def _logistic_path(X: Design, y: FloatArray, job: Job, threads: int) -> tuple[Fl
         lambda_path=job.alphas,
         standardize=False,
         fit_intercept=job.problem.spec.fit_intercept,
-        tol=job.tol,
         max_iter=MAX_ITER,
         n_splits=0,
+        **tol_kwargs(job, "tol"),
     )
     model.fit(X, y.astype(np.int64))
     return _checked(model.coef_path_[0].T, model.intercept_path_[0], job)

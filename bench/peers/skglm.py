@@ -6,7 +6,7 @@ import numpy as np
 import skglm
 from skglm import ElasticNet, Lasso, SparseLogisticRegression
 
-from bench.peers.base import Fit, Job
+from bench.peers.base import Fit, Job, tol_kwargs
 from bench.peers.common import cv_by_folds
 from bench.problems import Design, FloatArray
 
@@ -23,7 +23,7 @@ def version() -> str:
 def _gaussian_path(X: Design, y: FloatArray, job: Job, threads: int) -> tuple[FloatArray, FloatArray]:
     """Same objective as ours: 1/(2n) RSS + alpha (l1_ratio |w|_1 + (1 - l1_ratio)/2 |w|^2)."""
     spec = job.problem.spec
-    settings = {"tol": job.tol, "fit_intercept": spec.fit_intercept, "max_iter": MAX_OUTER}
+    settings = {"fit_intercept": spec.fit_intercept, "max_iter": MAX_OUTER, **tol_kwargs(job, "tol")}
     if spec.l1_ratio == 1.0:
         model: Lasso | ElasticNet = Lasso(max_epochs=MAX_EPOCHS, **settings)
     else:
@@ -40,11 +40,11 @@ def _logistic_path(X: Design, y: FloatArray, job: Job, threads: int) -> tuple[Fl
     """Mean log-loss (labels mapped to -1/+1 by skglm) + alpha |w|_1; warm-started prox-Newton."""
     model = SparseLogisticRegression(
         alpha=float(job.alphas[0]),
-        tol=job.tol,
         fit_intercept=job.problem.spec.fit_intercept,
         max_iter=MAX_OUTER,
         max_epochs=MAX_EPOCHS,
         warm_start=True,
+        **tol_kwargs(job, "tol"),
     )
     coefs, intercepts = [], []
     for alpha in job.alphas:

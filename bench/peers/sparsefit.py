@@ -12,11 +12,14 @@ import numpy as np
 import service.modeling.warm  # noqa: F401
 from bench.peers.base import ROOT, Fit, Job
 from bench.problems import Design, FloatArray, Problem
+from service.api.schemas import SolverCreate
 from service.modeling.fit import fit_model
 from service.modeling.solver import solve_path
 from service.modeling.specs import CVSpec, Family, FitSpec, PathSpec, SelectionRule
 
 MAX_ITER = 100_000
+# What a REST user gets without a solver.tol: the default point runs at exactly that.
+DEFAULT_TOL = float(SolverCreate.model_fields["tol"].default)
 
 
 def version() -> str:
@@ -25,6 +28,10 @@ def version() -> str:
         ["git", "describe", "--always", "--dirty=+dirty"], cwd=ROOT, capture_output=True, text=True
     )
     return described.stdout.strip() or "unknown"
+
+
+def _tol(job: Job) -> float:
+    return DEFAULT_TOL if job.tol is None else job.tol
 
 
 def _family(problem: Problem) -> Family:
@@ -50,7 +57,7 @@ def _path(job: Job) -> Fit:
         problem.spec.l1_ratio,
         job.alphas,
         problem.spec.fit_intercept,
-        job.tol,
+        _tol(job),
         MAX_ITER,
         n_classes=2 if family == Family.BINOMIAL else 1,
     )
@@ -72,7 +79,7 @@ def _cv(job: Job) -> Fit:
         cv=CVSpec(n_folds=int(problem.folds.max()) + 1, rule=SelectionRule.MIN),
         standardize=False,
         fit_intercept=problem.spec.fit_intercept,
-        tol=job.tol,
+        tol=_tol(job),
         max_iter=MAX_ITER,
     )
     # Folds in parallel processes as the peers' (--cv-jobs), where this version of fit_model can.
