@@ -168,8 +168,10 @@ LEGEND = f"""\
 Each point: median seconds of the first call in a fresh process (JIT compile included), then the
 largest relative objective gap (f - f_best) / f_best over the alphas it returned (the full-data path
 for cv), f_best being the lowest objective any library reached at that alpha at any tolerance in this
-run (path and cv share one pool per problem). '> cap': the timed call hit the cap, or a looser tol or
-the path already did. 'default': the library called without a tol (its own default).
+run (path and cv share one pool per problem); gap 0: the point is itself that best at every alpha
+(a gap is only as good as the best run: with one library, its tightest point is 0 by definition).
+'> cap': the timed call hit the cap, or a looser tol or the path already did. 'default': the library
+called without a tol (its own default).
 ratio = peer seconds / Sparsefit seconds (> 1: Sparsefit is faster).
 (a) Sparsefit at its default tol vs glmnet at its default: WIN when faster and with a smaller gap.
 (b) Sparsefit's fastest point with gap < {LIMIT} vs the fastest such point of any peer (a peer
