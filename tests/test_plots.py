@@ -284,3 +284,79 @@ def test_empty_documents_still_render() -> None:
         assert "no finite values to plot" in [e.text for e in _all(root, "text")]
     root = _parse(cv_svg(_cv_doc([1.0, 0.1], [None, None], [None, None])))
     assert not _all(root, "polyline") and _all(root, "line", "alpha-min")
+
+
+# ---------------------------------------------------------------- wide paths
+
+
+def _lasso_like(n_features: int, n_alphas: int, entries: dict[int, tuple[int, float]]) -> Doc:
+    """Feature j is zero until alpha index entries[j][0], then grows to entries[j][1]; the rest stay zero."""
+    alphas = [float(a) for a in np.geomspace(1.0, 1e-3, n_alphas)]
+    coefficients: dict[str, list[float]] = {}
+    for j in range(n_features):
+        start, end = entries.get(j, (n_alphas, 0.0))
+        steps = n_alphas - start  # nonzero from index `start` on: end/steps, 2 end/steps, ..., end
+        coefficients[f"feature_{j:04d}"] = [0.0] * start + [end * (k + 1) / steps for k in range(steps)]
+    n_selected = [sum(1 for s, _ in entries.values() if s <= i) for i in range(n_alphas)]
+    return {"alphas": alphas, "l1_ratio": 1.0, "n_selected": n_selected, "coefficients": coefficients}
+
+
+def _not_drawn(root: ET.Element) -> list[str]:
+    return _texts(root, "not-drawn")
+
+
+def test_path_svg_of_3000_features_draws_the_first_to_enter_and_counts_the_rest() -> None:
+    # 300 features enter at staggered alphas (many at the same one), with various final sizes.
+    entries = {j: (1 + (j * 7) % 97, float((j % 13 + 1) * (-1) ** j)) for j in range(300)}
+    path = _lasso_like(3000, 100, entries)
+    svg = path_svg(path)
+    assert len(svg.encode()) < 300_000
+    root = _parse(svg)
+    # The rule, computed independently: earliest entry, then the larger |coefficient| at the end.
+    expected = sorted(entries, key=lambda j: (entries[j][0], -abs(entries[j][1]), j))[:20]
+    titles = [line.findtext(f"{NS}title") for line in _all(root, "polyline", "coef")]
+    assert titles == [f"feature_{j:04d}" for j in sorted(expected)]
+    assert sorted(_texts(root, "label")) == sorted(titles)  # every drawn line is labelled
+    [note] = _not_drawn(root)
+    assert note.startswith("+ 2,980 more features not drawn")
+    assert _texts(root, "n-selected")[-1] == "300"  # the top axis still counts every feature
+
+
+def test_path_svg_of_a_wide_ridge_path_draws_the_largest_at_the_end() -> None:
+    # Every feature is nonzero from the first alpha: the tie goes to the largest |coefficient|.
+    entries = {j: (0, float(j % 997) - 400.0) for j in range(1000)}
+    root = _parse(path_svg(_lasso_like(1000, 100, entries)))
+    expected = sorted(entries, key=lambda j: (-abs(entries[j][1]), j))[:20]
+    titles = [line.findtext(f"{NS}title") for line in _all(root, "polyline", "coef")]
+    assert titles == [f"feature_{j:04d}" for j in sorted(expected)]
+    assert _not_drawn(root)[0].startswith("+ 980 more features not drawn")
+
+
+def test_path_svg_of_a_wide_multinomial_path_draws_whole_features() -> None:
+    alphas = [float(a) for a in np.geomspace(1.0, 1e-2, 60)]
+    ramp = np.linspace(0.0, 1.0, 60)
+    coefficients = {
+        f"f{j}": [[float(v * (j % 7)), float(-v), 0.0] if j < 40 else [0.0, 0.0, 0.0] for v in ramp]
+        for j in range(600)
+    }
+    svg = path_svg({"alphas": alphas, "coefficients": coefficients}, classes=["a", "b", "c"])
+    assert len(svg.encode()) < 300_000
+    root = _parse(svg)
+    titles = [line.findtext(f"{NS}title") or "" for line in _all(root, "polyline", "coef")]
+    # 20 lines at most, so 6 features of 3 classes each. All 40 nonzero ones enter at the second
+    # alpha; the largest at the end are those with j % 7 == 6, then f5 is first of those with 5.
+    assert len(titles) == 18 and {t.split(" [")[0] for t in titles} == {
+        "f6",
+        "f13",
+        "f20",
+        "f27",
+        "f34",
+        "f5",
+    }
+    assert _not_drawn(root)[0].startswith("+ 594 more features not drawn")
+
+
+def test_path_svg_of_a_wide_all_zero_path_says_so() -> None:
+    root = _parse(path_svg(_lasso_like(3000, 100, {})))
+    assert not _all(root, "polyline", "coef")
+    assert _not_drawn(root) == ["none of the 3,000 features is nonzero along the path"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import pairwise
+from typing import Any, cast
 
 from service.plots.canvas import (
     BOX,
@@ -31,6 +33,12 @@ from service.plots.canvas import (
 )
 from service.plots.values import as_list, finite, log_alphas
 
+# A path plot stays under this size. Every line is drawn while they all fit; past it (thousands of
+# features, or hundreds over many alphas), only the WIDE_LINES series of the features that enter the
+# path first are, each labelled, and a note says how many features are not drawn.
+MAX_BYTES = 300_000
+WIDE_LINES = MAX_LABELS
+_MIN_POINT_BYTES = 6  # "72,56 ": no point prints shorter, so more points than MAX_BYTES / 6 never fit
 LABEL_CHARS = 24  # what fits in the right margin at font-size 10
 LABEL_GAP = 11.0  # px between label baselines
 DASHES = ("", "6 3", "2 2", "8 3 2 3", "1 3")  # one per class of a multinomial path
@@ -61,14 +69,24 @@ def _class_values(rows: list[Any], k: int) -> list[Any]:
     return [row[k] if isinstance(row, list | tuple) and len(row) > k else None for row in rows]
 
 
+def _items(coefficients: Any) -> list[tuple[str, list[Any]]]:
+    """``(feature, values)`` of the path document's coefficients, in document order."""
+    if not isinstance(coefficients, Mapping):
+        return []
+    # No copy of a list: a wide path document holds millions of values.
+    return [
+        (str(name), values if isinstance(values, list) else as_list(values))
+        for name, values in coefficients.items()
+    ]
+
+
 def _path_series(
-    coefficients: Any, xs: Sequence[float | None], classes: Sequence[object] | None
+    items: Sequence[tuple[str, list[Any]]], xs: Sequence[float | None], classes: Sequence[object] | None
 ) -> list[_Series]:
     """One series per feature, or per (feature, class) when values are per-class lists."""
-    items = list(coefficients.items()) if isinstance(coefficients, Mapping) else []
     series: list[_Series] = []
     for j, (name, values) in enumerate(items):
-        rows, color = as_list(values), PALETTE[j % len(PALETTE)]
+        rows, color = values, PALETTE[j % len(PALETTE)]
         widths = [len(r) for r in rows if isinstance(r, list | tuple)]
         if not widths:
             series.append(_Series(str(name), "", color, "", _points(xs, rows)))
@@ -165,6 +183,84 @@ def _path_title(path: Mapping[str, Any]) -> str:
     return "Coefficient path" + ("" if l1_ratio is None else f" (l1_ratio = {sig(l1_ratio)})")
 
 
+def _size(value: Any) -> float:
+    """|value|, the largest over the classes of a per-class list; 0 for anything but a finite number."""
+    if isinstance(value, list | tuple):
+        return max((_size(v) for v in value), default=0.0)
+    number = finite(value)
+    return 0.0 if number is None else abs(number)
+
+
+def _entry(xs: Sequence[float | None], values: Sequence[Any], ordered: bool) -> tuple[float, float] | None:
+    """(log10 alpha where a feature is first nonzero, its |value| at the smallest alpha); None if never.
+
+    ``ordered``: every alpha is valid and they decrease, as in the API's documents, so the first
+    nonzero value is the entry and the last one is at the smallest alpha.
+    """
+    if not any(values):  # all zero or missing, most features of a wide lasso path: no walk
+        return None
+    if ordered and len(values) == len(xs):
+        first = next((i for i, value in enumerate(values) if _size(value)), None)
+        return None if first is None else (cast(float, xs[first]), _size(values[-1]))
+    entry: float | None = None
+    smallest, at_smallest = math.inf, 0.0
+    for x, value in zip(xs, values, strict=False):
+        if x is None:
+            continue
+        size = _size(value)
+        if size and (entry is None or x > entry):
+            entry = x
+        if x < smallest:
+            smallest, at_smallest = x, size
+    return None if entry is None else (entry, at_smallest)
+
+
+def _first_to_enter(items: Sequence[tuple[str, list[Any]]], xs: Sequence[float | None]) -> list[int]:
+    """Which features a wide plot draws, in document order: those that enter the path first.
+
+    A feature enters at the largest alpha where it is nonzero (any class for multinomial); ties,
+    such as every feature of a ridge path, go to the larger |coefficient| at the smallest alpha, then
+    to document order. Features never nonzero are not drawn. As many as make WIDE_LINES lines.
+    """
+    width = max((len(r) for _, rows in items[:1] for r in rows if isinstance(r, list | tuple)), default=1)
+    ordered = all(a is not None and b is not None and a > b for a, b in pairwise(xs)) and None not in xs
+    keys = ((_entry(xs, values, ordered), i) for i, (_, values) in enumerate(items))
+    ranked = sorted((-entry[0], -entry[1], i) for entry, i in keys if entry is not None)
+    return sorted(i for *_, i in ranked[: max(1, WIDE_LINES // width)])
+
+
+def _not_drawn_note(drawn: int, total: int) -> str:
+    if drawn:
+        shown = f"drawn: the {drawn} that enter the path first"
+        text = f"+ {total - drawn:,} more features not drawn ({shown})"
+    else:
+        text = f"none of the {total:,} features is nonzero along the path"
+    return svg_text(WIDTH / 2, 38, text, text_anchor="middle", font_size=10, fill="#555", class_="not-drawn")
+
+
+def _drawing(
+    path: Mapping[str, Any],
+    items: Sequence[tuple[str, list[Any]]],
+    classes: Sequence[object] | None,
+    title: str,
+    total: int | None = None,
+) -> str:
+    """The plot of the features ``items``; ``total`` is the number of features when some are left out."""
+    xs = log_alphas(path.get("alphas"))
+    series = _path_series(items, xs, classes)
+    x = scale([v for v in xs if v is not None], BOX.right, BOX.left, snap=False)
+    # 0 is where every lasso path starts, so it is always in view.
+    y = scale([0.0, *(v for s in series for _, v in s.points)], BOX.bottom, BOX.top, snap=True)
+    body = [*x_axis(x, BOX), *y_axis(y, BOX, "coefficient"), *zero_line(y, BOX), frame(BOX)]
+    body += _top_axis(path.get("n_selected"), xs, x, BOX)
+    body += _series_lines(series, x, y) + _end_labels(series, x, y, BOX)
+    if total is not None:
+        body.append(_not_drawn_note(len(items), total))
+    elif not any(s.points for s in series):
+        body += no_data(BOX)
+    return svg_document(title, body)
+
+
 def path_svg(
     path: Mapping[str, Any], *, title: str | None = None, classes: Sequence[object] | None = None
 ) -> str:
@@ -172,16 +268,16 @@ def path_svg(
 
     ``path`` is the API's path document (``describe_path``). Multinomial values (a list per class) give
     one line per (feature, class): the feature sets the colour, the class the dash pattern; ``classes``
-    names the classes in the labels (default ``class 0``, ``class 1``, ...).
+    names the classes in the labels (default ``class 0``, ``class 1``, ...). Every feature is drawn
+    while the document stays within MAX_BYTES; beyond, the features that enter the path first (see
+    :func:`_first_to_enter`), and a note says how many more there are.
     """
+    heading = _path_title(path) if title is None else title
+    items = _items(path.get("coefficients"))
+    if sum(len(values) for _, values in items) * _MIN_POINT_BYTES <= MAX_BYTES:
+        svg = _drawing(path, items, classes, heading)
+        if len(svg.encode()) <= MAX_BYTES:
+            return svg
     xs = log_alphas(path.get("alphas"))
-    series = _path_series(path.get("coefficients"), xs, classes)
-    x = scale([v for v in xs if v is not None], BOX.right, BOX.left, snap=False)
-    # 0 is where every lasso path starts, so it is always in view.
-    y = scale([0.0, *(v for s in series for _, v in s.points)], BOX.bottom, BOX.top, snap=True)
-    body = [*x_axis(x, BOX), *y_axis(y, BOX, "coefficient"), *zero_line(y, BOX), frame(BOX)]
-    body += _top_axis(path.get("n_selected"), xs, x, BOX)
-    body += _series_lines(series, x, y) + _end_labels(series, x, y, BOX)
-    if not any(s.points for s in series):
-        body += no_data(BOX)
-    return svg_document(_path_title(path) if title is None else title, body)
+    drawn = [items[i] for i in _first_to_enter(items, xs)]
+    return _drawing(path, drawn, classes, heading, total=len(items))

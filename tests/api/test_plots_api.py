@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
+import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import run_job, upload
+from service.app import create_app
+from service.config import Settings
+from tests.conftest import csv_bytes, run_job, upload
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -34,3 +39,31 @@ def test_plots_cv_of_model_without_cv_is_404(client: TestClient, diabetes_csv: b
     response = client.get(f"/v1/models/{job['model_id']}/plots/cv.svg")
     assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
     assert client.get(f"/v1/models/{job['model_id']}/plots/path.svg").status_code == 200
+
+
+@pytest.fixture
+def wide_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings.model_copy(update={"max_columns": 4000}))) as client:
+        yield client
+
+
+def test_plots_path_of_a_3000_feature_model_is_small_and_counts_what_is_not_drawn(
+    wide_client: TestClient,
+) -> None:
+    rng = np.random.default_rng(7)
+    n, p = 60, 3000
+    X = rng.standard_normal((n, p))
+    y = X[:, :40] @ rng.uniform(1.0, 2.0, 40) + 0.5 * rng.standard_normal(n)
+    rows = [[round(float(v), 4) for v in row] for row in np.column_stack([X, y])]
+    dataset = upload(wide_client, csv_bytes([*(f"x{j}" for j in range(p)), "y"], rows))
+    job = run_job(wide_client, {"dataset_id": dataset["id"], "target": "y", "cv": None})
+    assert job["status"] == "succeeded", job
+    path = wide_client.get(f"/v1/models/{job['model_id']}/path").json()
+    assert len(path["coefficients"]) == p
+    response = wide_client.get(f"/v1/models/{job['model_id']}/plots/path.svg")
+    assert response.status_code == 200 and len(response.content) < 300_000
+    root = ET.fromstring(response.content)
+    lines = [e for e in root.iter(f"{SVG_NS}polyline") if e.get("class") == "coef"]
+    assert len(lines) == 20
+    [note] = [e.text or "" for e in root.iter(f"{SVG_NS}text") if e.get("class") == "not-drawn"]
+    assert note.startswith(f"+ {p - 20:,} more features not drawn")
