@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from service.data.design import DesignEncoder
-from service.data.table import Table
+from service.data.table import Table, quote, short
+from service.errors import ValidationError
 from service.modeling import Family, FitOutcome, coefficients_at, predict_linear
 
 ClassLabel = str | int | float
@@ -94,23 +96,79 @@ def describe_model(artifact: ModelArtifact, penalty: str) -> dict[str, Any]:
     }
 
 
-def describe_path(artifact: ModelArtifact) -> dict[str, Any]:
-    """The API's path document: alphas, selection counts, deviance ratios, per-feature paths."""
+def path_columns(artifact: ModelArtifact, names: Sequence[str]) -> list[int]:
+    """The design columns of ``names``, in the order named, each once.
+
+    A name is a design column (``bmi``, ``colour=red``) or an original feature, which brings all
+    the design columns it became (every level of a categorical). Raises :class:`ValidationError`
+    naming the first name the model does not know (``errors[0].loc`` is ``["query", "features"]``).
+    """
+    encoder = artifact.encoder
+    index: dict[str, list[int]] = {}
+    for j, group in enumerate(encoder.groups):
+        index.setdefault(group, []).append(j)
+    # A design column's own name wins: for a numeric feature the two are the same column anyway.
+    index.update((name, [j]) for j, name in enumerate(encoder.design_columns))
+    chosen: dict[int, None] = {}
+    for name in names:
+        columns = index.get(name)
+        if columns is None:
+            msg = f"the model has no feature or design column named {quote(name)}"
+            raise ValidationError(
+                f"features: {msg}",
+                feature=short(name),
+                errors=[{"loc": ["query", "features"], "msg": msg, "type": "unknown_feature"}],
+            )
+        chosen.update(dict.fromkeys(columns))
+    return list(chosen)
+
+
+def _coefficient_rows(artifact: ModelArtifact, columns: Sequence[int] | None) -> tuple[list[str], Any]:
+    """The names of ``columns`` (default all) and their paths, one C-contiguous row per column."""
     path = artifact.outcome.path
+    names = artifact.encoder.design_columns
+    if columns is not None:
+        names = [names[j] for j in columns]
+    coef = path.coef if columns is None else path.coef[:, list(columns), :]
+    # (columns, alphas[, classes]): one contiguous block per column, copied once for all of them.
+    per_column = np.moveaxis(coef, 1, 0)
     multinomial = artifact.family == Family.MULTINOMIAL
-    coefficients: dict[str, Any] = {}
-    for j, name in enumerate(artifact.encoder.design_columns):
-        per_alpha = path.coef[:, j, :]
-        coefficients[name] = [_floats(row) for row in per_alpha] if multinomial else _floats(per_alpha[:, 0])
+    return names, np.ascontiguousarray(per_column if multinomial else per_column[:, :, 0])
+
+
+def _path_summary(artifact: ModelArtifact) -> dict[str, Any]:
+    path = artifact.outcome.path
     return {
-        "alphas": _floats(path.alphas),
+        "alphas": np.ascontiguousarray(path.alphas, dtype=np.float64),
         "l1_ratio": float(path.l1_ratio),
-        "n_selected": [int(v) for v in path.n_selected],
-        "deviance_ratio": _floats(path.deviance_ratio),
-        "converged": [bool(v) for v in path.converged],
-        "dual_gap": _floats(path.dual_gap),
-        "coefficients": coefficients,
+        "n_selected": np.ascontiguousarray(path.n_selected, dtype=np.int64),
+        "deviance_ratio": np.ascontiguousarray(path.deviance_ratio, dtype=np.float64),
+        "converged": np.ascontiguousarray(path.converged, dtype=np.bool_),
+        "dual_gap": np.ascontiguousarray(path.dual_gap, dtype=np.float64),
     }
+
+
+def path_arrays(artifact: ModelArtifact, columns: Sequence[int] | None = None) -> dict[str, Any]:
+    """The API's path document with numpy arrays for values: alphas, counts, ratios, coefficient paths.
+
+    ``coefficients`` maps each design column (all of them, or ``columns`` in that order) to its
+    path: one value per alpha, or for multinomial one list per alpha in class order. Every array is
+    C-contiguous, so a JSON writer can take it as it is; :func:`describe_path` gives plain lists.
+    """
+    names, rows = _coefficient_rows(artifact, columns)
+    return {**_path_summary(artifact), "coefficients": dict(zip(names, rows, strict=True))}
+
+
+def describe_path(artifact: ModelArtifact, columns: Sequence[int] | None = None) -> dict[str, Any]:
+    """:func:`path_arrays` as plain lists and numbers, the form the plots take."""
+    names, rows = _coefficient_rows(artifact, columns)
+    document: dict[str, Any] = {
+        key: value.tolist() if isinstance(value, np.ndarray) else value
+        for key, value in _path_summary(artifact).items()
+    }
+    # One tolist() for the whole block: a wide path has millions of values.
+    document["coefficients"] = dict(zip(names, rows.tolist(), strict=True))
+    return document
 
 
 def _describe_curve(curve: Any) -> dict[str, Any]:

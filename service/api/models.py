@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.datasets import Limit, Offset
 from service.api.deps import Services, ServicesDep, TenantDep
+from service.api.documents import JSON_MEDIA_TYPE, model_json, models_page_json, path_json
 from service.api.problems import problem_responses
 from service.api.schemas import CVRead, ModelList, ModelRead, PathRead, PredictionCreate, PredictionRead
 from service.api.uploads import CSV, JSON, media_type, parse_json_body, read_body
@@ -18,7 +19,6 @@ from service.data.table import Table
 from service.data.tableio import table_from_parquet
 from service.errors import NotFoundError, UnsupportedMediaTypeError
 from service.plots import cv_svg, path_svg
-from service.store.records import ModelRecord
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -33,18 +33,6 @@ PREDICTION_BODY: dict[str, Any] = {
 }
 
 
-def model_read(record: ModelRecord) -> ModelRead:
-    document = dict(record.summary)
-    document.update(
-        id=record.id,
-        name=record.name,
-        job_id=record.job_id,
-        dataset_id=record.dataset_id,
-        created_at=record.created_at,
-    )
-    return ModelRead.model_validate(document)
-
-
 def _load_artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
     return services.artifacts.load(services.catalog.get_model(model_id, tenant=tenant))
 
@@ -54,22 +42,37 @@ async def _artifact(services: Services, model_id: str, tenant: str) -> ModelArti
     return await run_in_threadpool(_load_artifact, services, model_id, tenant)
 
 
+# The JSON of these reads is written by service.api.documents (a wide model's is megabytes); the
+# routes still declare their response models, which is what the OpenAPI document shows.
 @router.get("", response_model=ModelList, responses=problem_responses(422))
-def list_models(services: ServicesDep, tenant: TenantDep, limit: Limit = 50, offset: Offset = 0) -> ModelList:
-    records, total = services.catalog.list_models(limit, offset, tenant=tenant)
-    return ModelList(items=[model_read(r) for r in records], total=total)
+def list_models(services: ServicesDep, tenant: TenantDep, limit: Limit = 50, offset: Offset = 0) -> Response:
+    models, total = services.catalog.list_models_text(limit, offset, tenant=tenant)
+    return Response(models_page_json(models, total), media_type=JSON_MEDIA_TYPE)
 
 
 @router.get("/{model_id}", response_model=ModelRead, responses=problem_responses(404))
-def get_model(model_id: str, services: ServicesDep, tenant: TenantDep) -> ModelRead:
-    return model_read(services.catalog.get_model(model_id, tenant=tenant))
+def get_model(model_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    document = model_json(services.catalog.get_model_text(model_id, tenant=tenant))
+    return Response(document, media_type=JSON_MEDIA_TYPE)
 
 
-@router.get("/{model_id}/path", response_model=PathRead, responses=problem_responses(404))
-async def get_model_path(model_id: str, services: ServicesDep, tenant: TenantDep) -> PathRead:
+@router.get("/{model_id}/path", response_model=PathRead, responses=problem_responses(404, 422))
+async def get_model_path(
+    model_id: str,
+    services: ServicesDep,
+    tenant: TenantDep,
+    features: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            description="Comma-separated names: only these coefficient paths. A name is a design column "
+            "(`bmi`, `colour=red`) or a feature, which brings all its columns; an unknown name is a 422.",
+        ),
+    ] = None,
+) -> Response:
     """The regularization path: alphas, selection counts, deviance ratios and coefficient paths."""
     artifact = await _artifact(services, model_id, tenant)
-    return PathRead.model_validate(describe_path(artifact))
+    return Response(await run_in_threadpool(path_json, artifact, features), media_type=JSON_MEDIA_TYPE)
 
 
 @router.get("/{model_id}/cv", response_model=CVRead, responses=problem_responses(404))

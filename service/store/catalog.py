@@ -19,6 +19,7 @@ from service.store.records import (
     JobRecord,
     JobStatus,
     ModelRecord,
+    ModelText,
     utc_now,
 )
 from service.store.schema import (
@@ -30,12 +31,14 @@ from service.store.schema import (
     insert_sql,
     job_from_row,
     model_from_row,
+    model_text_from_row,
     to_json,
     to_row,
 )
 from service.store.space import sqlite_storage_error
 
-R = TypeVar("R", DatasetRecord, JobRecord, ModelRecord)
+# What a row decodes to: its record, or a lighter view of it (ModelText).
+T = TypeVar("T")
 
 _UNFINISHED_VALUES = tuple(sorted(status.value for status in UNFINISHED))
 _UNFINISHED_SQL = "status IN (?, ?)"
@@ -117,8 +120,8 @@ class Catalog:
             conn.execute(insert_sql(type(record)), to_row(record))
 
     def _get(
-        self, record_type: type[R], decode: Callable[[sqlite3.Row], R], object_id: str, tenant: str
-    ) -> R:
+        self, record_type: type[Record], decode: Callable[[sqlite3.Row], T], object_id: str, tenant: str
+    ) -> T:
         table = TABLES[record_type]
         sql = f"SELECT {column_list(record_type)} FROM {table} WHERE id = ? AND tenant = ?"
         with self._transaction(write=False) as conn:
@@ -129,12 +132,12 @@ class Catalog:
 
     def _list(
         self,
-        record_type: type[R],
-        decode: Callable[[sqlite3.Row], R],
+        record_type: type[Record],
+        decode: Callable[[sqlite3.Row], T],
         page: tuple[int, int],
         condition: str,
         params: tuple[Any, ...],
-    ) -> tuple[list[R], int]:
+    ) -> tuple[list[T], int]:
         limit, offset = page
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must be >= 0")
@@ -206,6 +209,16 @@ class Catalog:
     ) -> tuple[list[ModelRecord], int]:
         """One page, newest first, and the total count."""
         return self._list(ModelRecord, model_from_row, (limit, offset), "tenant = ?", (tenant,))
+
+    def get_model_text(self, model_id: str, tenant: str = DEFAULT_TENANT) -> ModelText:
+        """:meth:`get_model` with the summary left as its stored JSON text, for reads that pass it on."""
+        return self._get(ModelRecord, model_text_from_row, model_id, tenant)
+
+    def list_models_text(
+        self, limit: int = 50, offset: int = 0, tenant: str = DEFAULT_TENANT
+    ) -> tuple[list[ModelText], int]:
+        """:meth:`list_models` with each summary left as its stored JSON text."""
+        return self._list(ModelRecord, model_text_from_row, (limit, offset), "tenant = ?", (tenant,))
 
     def delete_model(self, model_id: str, tenant: str = DEFAULT_TENANT) -> None:
         """Remove the row (NotFoundError if absent); delete the artifact file after it."""

@@ -94,3 +94,19 @@ class ModelRecord:
     size_bytes: int
     summary: dict[str, Any]
     tenant: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True)
+class ModelText:
+    """A model row whose summary is still the JSON text the catalog holds (a ``ModelRecord`` undecoded).
+
+    A wide model's summary is megabytes (one coefficient per design column): reads that only pass it
+    on answer with this text instead of decoding and encoding it again.
+    """
+
+    id: str
+    name: str | None
+    job_id: str
+    dataset_id: str
+    created_at: str
+    summary: str

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import asdict, fields
 from typing import Any
 
-from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord
+from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord, ModelText
 
 SCHEMA_VERSION = 1
 
@@ -126,3 +126,15 @@ def job_from_row(row: sqlite3.Row) -> JobRecord:
 
 def model_from_row(row: sqlite3.Row) -> ModelRecord:
     return ModelRecord(**_decoded(row, ModelRecord))
+
+
+def model_text_from_row(row: sqlite3.Row) -> ModelText:
+    """The row as a :class:`ModelText`: the summary is left as its stored JSON text."""
+    return ModelText(
+        id=row["id"],
+        name=row["name"],
+        job_id=row["job_id"],
+        dataset_id=row["dataset_id"],
+        created_at=row["created_at"],
+        summary=row["summary"],
+    )

@@ -439,6 +439,16 @@ MODEL_CASES: dict[str, Case] = {
     "model id in uppercase": request(GET_MODEL, 404, NOT_FOUND, ids={"model_id": str.upper}),
     "path of an unknown model": request(GET_MODEL_PATH, 404, NOT_FOUND, ids={"model_id": UNKNOWN_ID}),
     "path model id of dot-dot": request(GET_MODEL_PATH, 404, NOT_FOUND, ids={"model_id": "%2e%2e"}),
+    "path of an unknown feature": request(
+        GET_MODEL_PATH, 422, VALIDATION, params={"features": "age,nope"}, members={"feature": "nope"}
+    ),
+    "path with an empty feature name": request(
+        GET_MODEL_PATH, 422, VALIDATION, params={"features": "age,,bmi"}
+    ),
+    "path with features empty": request(GET_MODEL_PATH, 422, VALIDATION, params={"features": ""}),
+    "path features of an unknown model": request(
+        GET_MODEL_PATH, 404, NOT_FOUND, ids={"model_id": UNKNOWN_ID}, params={"features": "nope"}
+    ),
     "cv of an unknown model": request(GET_MODEL_CV, 404, NOT_FOUND, ids={"model_id": _short}),
     "cv of a model fitted without cv": request(
         GET_MODEL_CV, 404, NOT_FOUND, ids={"model_id": "{nocv_model_id}"}

@@ -54,6 +54,8 @@ NO_POSITIVE_ACCEPTANCE = {
     # The rows must carry the model's feature columns (422 feature-mismatch), cells must parse as the
     # model's column kinds, and `alpha` must lie within the stored path.
     "create_prediction": "feature columns and their kinds belong to the stored model",
+    # `?features=` must name the stored model's features (422 naming the first unknown one).
+    "get_model_path": "feature names belong to the stored model",
 }
 
 
@@ -80,6 +82,11 @@ class Seeded:
             "model_id": self.spare_model_id if delete else self.model_id,
         }
         return ids.get(parameter)
+
+    def some_features(self, drawn: object) -> str:
+        """Some of the model's features for a drawn ``?features=``, chosen by its content."""
+        count = 1 + zlib.crc32(repr(drawn).encode()) % len(self.features)
+        return ",".join(self.features[:count])
 
     def on_path(self, alpha: object) -> object:
         """A drawn alpha moved into the stored path's range, which the schema cannot state."""
@@ -212,6 +219,8 @@ def steer(seeded: Seeded, case: Case) -> Case:
         case.path_parameters = {**case.path_parameters, **swapped}
         if "alpha" in case.query:
             case.query = {**case.query, "alpha": seeded.on_path(case.query["alpha"])}
+        if "features" in case.query:
+            case.query = {**case.query, "features": seeded.some_features(case.query["features"])}
     if isinstance(case.body, str) and case.media_type == "text/csv":
         # Every drawn text: alone it is almost never a table, and negative cases still send it raw.
         case.body = _steer_csv(seeded, case, case.body)
