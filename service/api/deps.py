@@ -55,28 +55,31 @@ class ArtifactCache:
 
 @dataclass
 class SchemaCache:
-    """Indexed schemas of recently used datasets: a wide dataset's columns are decoded once, not per job."""
+    """Indexed schemas of recently used datasets: a wide dataset's columns are decoded once, not per job.
+
+    Keyed by dataset id alone: a dataset never changes and an id is never reused. Every load still
+    asks the catalog whether ``tenant`` has the dataset, so a deleted one is a 404 at once.
+    """
 
     catalog: Catalog
     capacity: int = 4
-    _items: OrderedDict[tuple[str, str], DatasetSchema] = field(default_factory=OrderedDict)
+    _items: OrderedDict[str, tuple[str, DatasetSchema]] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self, dataset_id: str, tenant: str) -> tuple[str, DatasetSchema]:
         """The dataset's sha256 and schema; NotFoundError when ``tenant`` has no such dataset."""
-        sha256 = self.catalog.dataset_sha256(dataset_id, tenant)
-        key = (dataset_id, sha256)
+        self.catalog.check_dataset(dataset_id, tenant)
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return sha256, self._items[key]
+            if dataset_id in self._items:
+                self._items.move_to_end(dataset_id)
+                return self._items[dataset_id]
         record = self.catalog.get_dataset(dataset_id, tenant)
-        schema = DatasetSchema.of(record.columns, record.n_rows)
+        entry = record.sha256, DatasetSchema.of(record.columns, record.n_rows)
         with self._lock:
-            self._items[(record.id, record.sha256)] = schema
+            self._items[record.id] = entry
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
-        return record.sha256, schema
+        return entry
 
 
 @dataclass

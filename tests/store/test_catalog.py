@@ -52,15 +52,15 @@ def test_catalog_dataset_round_trip(catalog: Catalog, make_dataset: MakeDataset)
     assert catalog.get_dataset(record.id) == record
 
 
-def test_catalog_dataset_sha256_for_its_tenant_only(catalog: Catalog, make_dataset: MakeDataset) -> None:
-    record = make_dataset(sha256="cd" * 32, tenant="acme")
+def test_catalog_check_dataset_for_its_tenant_only(catalog: Catalog, make_dataset: MakeDataset) -> None:
+    record = make_dataset(tenant="acme")
     catalog.insert_dataset(record)
-    assert catalog.dataset_sha256(record.id, "acme") == "cd" * 32
+    catalog.check_dataset(record.id, "acme")  # raises when absent
     with pytest.raises(NotFoundError):
-        catalog.dataset_sha256(record.id, "globex")
+        catalog.check_dataset(record.id, "globex")
     catalog.delete_dataset(record.id, "acme")
     with pytest.raises(NotFoundError):
-        catalog.dataset_sha256(record.id, "acme")
+        catalog.check_dataset(record.id, "acme")
 
 
 def test_catalog_dataset_with_null_name_round_trip(catalog: Catalog, make_dataset: MakeDataset) -> None:
