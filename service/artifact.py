@@ -11,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from service.data.design import DesignEncoder
+from service.data.sparse import SparseTable
+from service.data.sparse_design import sparse_transform
 from service.data.table import Table, quote, short
 from service.errors import ValidationError
 from service.modeling import Family, FitOutcome, coefficients_at, predict_linear
@@ -205,9 +207,15 @@ class Prediction:
     classes: list[ClassLabel] | None
 
 
-def predict(artifact: ModelArtifact, table: Table, alpha: float | None) -> Prediction:
-    """Predict for `table` (columns matched by name) at the chosen alpha or another one on the path."""
-    X = artifact.encoder.transform(table)
+def predict(artifact: ModelArtifact, table: Table | SparseTable, alpha: float | None) -> Prediction:
+    """Predict for `table` (columns matched by name) at the chosen alpha or another one on the path.
+
+    A sparse table gives a sparse design: its predictions are sparse products, never densified.
+    """
+    if isinstance(table, SparseTable):
+        X = sparse_transform(artifact.encoder, table)
+    else:
+        X = artifact.encoder.transform(table)
     if alpha is None:
         intercept, coef = artifact.outcome.intercept, artifact.outcome.coef
     else:

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     # Limits: each answers a problem when exceeded (see the README's table of limits).
     max_rows: int = Field(default=10_000_000, ge=1, description="Rows of one table (413).")
     max_columns: int = Field(default=100_000, ge=1, description="Columns of one table (413).")
-    max_cells: int = Field(default=200_000_000, ge=1, description="Rows x columns of one table (413).")
+    max_cells: int = Field(
+        default=200_000_000, ge=1, description="Rows x columns of one table, nonzeros of a sparse one (413)."
+    )
     max_levels: int = Field(default=1000, ge=2, description="Levels of one categorical feature (422).")
     max_cv_fits: int = Field(
         default=20_000, ge=1, description="CV folds x alphas x l1_ratios of one job (422)."

@@ -24,8 +24,9 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 import service  # noqa: E402
 from service.artifact import ModelArtifact, describe_model  # noqa: E402
-from service.data.design import Design, DesignSpec, build_design  # noqa: E402
-from service.data.tableio import table_from_parquet  # noqa: E402
+from service.data.design import Design, DesignSpec  # noqa: E402
+from service.data.sparse_design import build_any_design  # noqa: E402
+from service.data.sparseio import dataset_from_parquet  # noqa: E402
 from service.errors import JobCanceledError, ServiceError  # noqa: E402
 from service.modeling import FitSpec, fit_model  # noqa: E402
 from service.store.blobs import DatasetStore, ModelStore  # noqa: E402
@@ -107,8 +108,9 @@ class Checkpoint:
 
 
 def load_design(data_dir: Path, dataset_id: str, sha256: str, spec: DesignSpec) -> Design:
-    table = table_from_parquet(DatasetStore(data_dir).read(dataset_id, sha256))
-    return build_design(table, spec)
+    """The design of ``spec`` on the stored dataset: dense, or CSC for a sparse dataset."""
+    table = dataset_from_parquet(DatasetStore(data_dir).read(dataset_id, sha256))
+    return build_any_design(table, spec)
 
 
 def design_fit_spec(spec: FitSpec, design: Design) -> FitSpec:

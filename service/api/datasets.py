@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 
@@ -11,9 +12,21 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import ServicesDep, TenantDep
 from service.api.problems import problem_responses
 from service.api.schemas import DatasetCreate, DatasetList, DatasetRead
-from service.api.uploads import CSV, JSON, MULTIPART, PARQUET, parse_upload, read_body
-from service.data.limits import check_table_shape
-from service.data.tableio import column_summaries, table_to_parquet
+from service.api.uploads import (
+    CSV,
+    JSON,
+    MULTIPART,
+    PARQUET,
+    SVMLIGHT,
+    SvmlightOptions,
+    body_schema,
+    parse_upload,
+    read_body,
+)
+from service.data.limits import TableLimits, check_table_shape
+from service.data.sparse import SparseTable
+from service.data.sparseio import DatasetFacts, dataset_facts, dataset_to_parquet
+from service.data.table import Table
 from service.store.records import DatasetRecord, new_id, utc_now
 
 logger = logging.getLogger("service.api")
@@ -25,6 +38,7 @@ UPLOAD_BODY: dict[str, Any] = {
         "content": {
             CSV: {"schema": {"type": "string"}},
             PARQUET: {"schema": {"type": "string", "format": "binary"}},
+            SVMLIGHT: {"schema": {"type": "string"}},
             MULTIPART: {
                 "schema": {
                     "type": "object",
@@ -32,31 +46,54 @@ UPLOAD_BODY: dict[str, Any] = {
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "name": {"type": "string"},
+                        "columns": {"type": "string"},
                     },
                 }
             },
-            JSON: {"schema": DatasetCreate.model_json_schema()},
+            JSON: {"schema": body_schema(DatasetCreate)},
         },
     }
 }
 Limit = Annotated[int, Query(ge=1, le=1000)]
 # The catalog pages with SQLite, whose integers are 64-bit: a larger offset would be a 500.
 Offset = Annotated[int, Query(ge=0, le=2**63 - 1)]
+ZeroBased = Annotated[
+    bool, Query(description="svmlight bodies: feature indices start at 0 (default: at 1, as libsvm's do).")
+]
 
 
-def dataset_read(record: DatasetRecord) -> DatasetRead:
-    return DatasetRead.model_validate(
-        {
-            "id": record.id,
-            "name": record.name,
-            "n_rows": record.n_rows,
-            "n_columns": record.n_columns,
-            "columns": record.columns,
-            "size_bytes": record.size_bytes,
-            "sha256": record.sha256,
-            "created_at": record.created_at,
-        }
-    )
+def dataset_document(record: DatasetRecord) -> dict[str, Any]:
+    """The DatasetRead of ``record`` as plain JSON values."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "n_rows": record.n_rows,
+        "n_columns": record.n_columns,
+        # ColumnRead's `levels` is null for a numeric column; dense tables' summaries leave it out.
+        "columns": [c if "levels" in c else {**c, "levels": None} for c in record.columns],
+        "storage": record.storage,
+        "density": record.density,
+        "size_bytes": record.size_bytes,
+        "sha256": record.sha256,
+        "created_at": record.created_at,
+    }
+
+
+# DatasetRead is written with json, not through pydantic: a wide table's 100,000 column entries
+# took pydantic most of a second to validate twice and encode; json writes them in a few ms. The
+# routes still declare DatasetRead, which is what the OpenAPI document shows.
+def dataset_response(record: DatasetRecord, status_code: int = 200) -> Response:
+    return Response(json.dumps(dataset_document(record)), status_code=status_code, media_type=JSON)
+
+
+def _stored_form(table: Table | SparseTable, limits: TableLimits) -> tuple[bytes, DatasetFacts]:
+    """The file and the catalog facts of an upload, once it is known to be within the limits.
+
+    A sparse table's cells are its nonzeros: ``max_cells`` bounds what is stored, not rows x columns.
+    """
+    cells = table.nnz if isinstance(table, SparseTable) else None
+    check_table_shape(table.n_rows, table.n_columns, limits, cells=cells)
+    return dataset_to_parquet(table), dataset_facts(table)
 
 
 @router.post(
@@ -68,51 +105,57 @@ def dataset_read(record: DatasetRecord) -> DatasetRead:
 )
 async def create_dataset(
     request: Request,
-    response: Response,
     services: ServicesDep,
     tenant: TenantDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
-) -> DatasetRead:
-    """Upload a table as CSV, Parquet, a multipart file or JSON in pandas' "split" orientation."""
+    zero_based: ZeroBased = False,
+) -> Response:
+    """Upload a table: CSV, Parquet, svmlight, a multipart file, or JSON rows or CSR (stored sparse)."""
     limit = services.settings.max_body_bytes
     body = await read_body(request, limit)
-    upload = await parse_upload(request, body, limit, name)
-    check_table_shape(upload.table.n_rows, len(upload.table.columns), services.table_limits)
-    parquet = await run_in_threadpool(table_to_parquet, upload.table)
+    upload = await parse_upload(
+        request, body, limit, name, SvmlightOptions(zero_based, services.table_limits)
+    )
+    parquet, facts = await run_in_threadpool(_stored_form, upload.table, services.table_limits)
     dataset_id = new_id()
     digest = await run_in_threadpool(services.datasets.save, dataset_id, parquet)
     record = DatasetRecord(
         id=dataset_id,
         name=upload.name,
         n_rows=upload.table.n_rows,
-        n_columns=len(upload.table.columns),
-        columns=column_summaries(upload.table),
+        n_columns=upload.table.n_columns,
+        columns=facts.columns,
         size_bytes=digest.size,
         sha256=digest.sha256,
         created_at=utc_now(),
         tenant=tenant,
+        storage=facts.storage,
+        density=facts.density,
     )
     try:
         await run_in_threadpool(services.catalog.insert_dataset, record)
     except BaseException:
         services.datasets.delete(dataset_id)  # no catalog row: the file must not linger
         raise
-    logger.info("dataset %s stored: %d rows x %d columns", dataset_id, record.n_rows, record.n_columns)
+    shape = (record.storage, record.n_rows, record.n_columns)
+    logger.info("dataset %s stored %s: %d rows x %d columns", dataset_id, *shape)
+    response = dataset_response(record, status_code=201)
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
-    return dataset_read(record)
+    return response
 
 
 @router.get("", response_model=DatasetList, responses=problem_responses(422))
 def list_datasets(
     services: ServicesDep, tenant: TenantDep, limit: Limit = 50, offset: Offset = 0
-) -> DatasetList:
+) -> Response:
     records, total = services.catalog.list_datasets(limit, offset, tenant=tenant)
-    return DatasetList(items=[dataset_read(r) for r in records], total=total)
+    page = {"items": [dataset_document(r) for r in records], "total": total}
+    return Response(json.dumps(page), media_type=JSON)
 
 
 @router.get("/{dataset_id}", response_model=DatasetRead, responses=problem_responses(404))
-def get_dataset(dataset_id: str, services: ServicesDep, tenant: TenantDep) -> DatasetRead:
-    return dataset_read(services.catalog.get_dataset(dataset_id, tenant=tenant))
+def get_dataset(dataset_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    return dataset_response(services.catalog.get_dataset(dataset_id, tenant=tenant))
 
 
 @router.delete("/{dataset_id}", status_code=204, responses=problem_responses(404))

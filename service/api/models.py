@@ -7,30 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.api.datasets import Limit, Offset
+from service.api.datasets import Limit, Offset, ZeroBased
 from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.documents import JSON_MEDIA_TYPE, model_json, models_page_json, path_json
+from service.api.prediction_input import PREDICTION_BODY, prediction_input
 from service.api.problems import problem_responses
-from service.api.schemas import CVRead, ModelList, ModelRead, PathRead, PredictionCreate, PredictionRead
-from service.api.uploads import CSV, JSON, media_type, parse_json_body, read_body
+from service.api.schemas import CVRead, ModelList, ModelRead, PathRead, PredictionRead
+from service.api.uploads import SvmlightOptions
 from service.artifact import ModelArtifact, describe_cv, describe_path, predict
-from service.data.parsing import parse_csv, parse_split_json
-from service.data.table import Table
-from service.data.tableio import table_from_parquet
-from service.errors import NotFoundError, UnsupportedMediaTypeError
+from service.errors import NotFoundError
 from service.plots import cv_svg, path_svg
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-
-PREDICTION_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            JSON: {"schema": PredictionCreate.model_json_schema()},
-            CSV: {"schema": {"type": "string"}},
-        },
-    }
-}
 
 
 def _load_artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
@@ -127,30 +115,6 @@ def _cv_plot(artifact: ModelArtifact, model_id: str) -> str:
     return cv_svg(document, title=f"Model {model_id}")
 
 
-def _stored_table(services: Services, dataset_id: str, tenant: str) -> Table:
-    record = services.catalog.get_dataset(dataset_id, tenant=tenant)
-    return table_from_parquet(services.datasets.read(record.id, record.sha256))
-
-
-async def _prediction_input(
-    request: Request, services: Services, tenant: str, alpha: float | None
-) -> tuple[Table, float | None]:
-    kind = media_type(request)
-    body = await read_body(request, services.settings.max_body_bytes)
-    if kind == CSV:
-        return await run_in_threadpool(parse_csv, body), alpha
-    if kind != JSON:
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {kind or '(none)'} is not accepted; send {JSON} or {CSV}."
-        )
-    spec = parse_json_body(PredictionCreate, body)
-    chosen = spec.alpha if spec.alpha is not None else alpha
-    if spec.dataset_id is not None:
-        return await run_in_threadpool(_stored_table, services, spec.dataset_id, tenant), chosen
-    assert spec.columns is not None and spec.data is not None  # guaranteed by PredictionCreate
-    return await run_in_threadpool(parse_split_json, spec.columns, spec.data), chosen
-
-
 @router.post(
     "/{model_id}/predictions",
     response_model=PredictionRead,
@@ -165,10 +129,15 @@ async def create_prediction(
     alpha: Annotated[
         float | None, Query(gt=0, description="Predict at this alpha of the stored path.")
     ] = None,
+    zero_based: ZeroBased = False,
 ) -> PredictionRead:
-    """Predict from JSON columns (matched by name, any order), a stored dataset, or a CSV body."""
+    """Predict from JSON rows or CSR (columns matched by name), a stored dataset, a CSV or svmlight body.
+
+    An svmlight body's features are ``x1`` ... ``xp`` as in an svmlight upload; its labels are ignored.
+    """
     artifact = await _artifact(services, model_id, tenant)
-    table, chosen_alpha = await _prediction_input(request, services, tenant, alpha)
+    options = SvmlightOptions(zero_based, services.table_limits)
+    table, chosen_alpha = await prediction_input(request, services, tenant, artifact, alpha, options)
     result = await run_in_threadpool(predict, artifact, table, chosen_alpha)
     return PredictionRead(
         predictions=result.predictions, probabilities=result.probabilities, classes=result.classes

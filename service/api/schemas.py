@@ -245,12 +245,42 @@ class ColumnRead(BaseModel):
     levels: list[str] | None = None
 
 
+class SparseMatrixCreate(Strict):
+    """A CSR matrix: row i holds `data[indptr[i]:indptr[i+1]]` in the 0-based columns
+    `indices[indptr[i]:indptr[i+1]]`; every other cell is 0."""
+
+    shape: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = Field(
+        description="[rows, columns]; columns equals the number of names in `columns`."
+    )
+    indptr: list[int] = Field(description="rows + 1 offsets into indices and data: 0 first, never down.")
+    indices: list[int] = Field(description="The column of each stored value, each at most once per row.")
+    data: list[float] = Field(description="The stored values, finite numbers.")
+
+
+# A table body holds its cells one way or the other; written in JSON Schema so the document says so.
+_ONE_TABLE_FORM: dict[str, Any] = {
+    "oneOf": [
+        {"required": ["columns", "data"], "properties": {"sparse": {"type": "null"}}},
+        {"required": ["columns", "sparse"], "properties": {"data": {"type": "null"}}},
+    ]
+}
+
+
 class DatasetCreate(Strict):
-    """A table in pandas' "split" orientation."""
+    """A table: rows in pandas' "split" orientation (`data`), or a CSR matrix (`sparse`), stored sparse."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_TABLE_FORM)
 
     name: str | None = Field(default=None, max_length=200)
     columns: list[str] = Field(min_length=1)
-    data: list[list[Any]]
+    data: list[list[Any]] | None = None
+    sparse: SparseMatrixCreate | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> DatasetCreate:
+        if (self.data is None) == (self.sparse is None):
+            raise ValueError("give either data or sparse")
+        return self
 
 
 class DatasetRead(BaseModel):
@@ -259,6 +289,13 @@ class DatasetRead(BaseModel):
     n_rows: int
     n_columns: int
     columns: list[ColumnRead]
+    storage: Literal["dense", "sparse"] = Field(
+        description="How the table is stored: `sparse` for svmlight and CSR uploads (never densified)."
+    )
+    density: float | None = Field(
+        description="Nonzero cells / cells (a missing cell is not a nonzero, a categorical value is); "
+        "null for a dataset stored before densities were recorded."
+    )
     size_bytes: int
     sha256: str
     created_at: str
@@ -349,6 +386,16 @@ _ONE_SOURCE: dict[str, Any] = {
             "properties": {
                 "columns": {"type": "array"},
                 "data": {"type": "array"},
+                "sparse": {"type": "null"},
+                "dataset_id": {"type": "null"},
+            },
+        },
+        {
+            "required": ["columns", "sparse"],
+            "properties": {
+                "columns": {"type": "array"},
+                "sparse": {"type": "object"},
+                "data": {"type": "null"},
                 "dataset_id": {"type": "null"},
             },
         },
@@ -358,6 +405,7 @@ _ONE_SOURCE: dict[str, Any] = {
                 "dataset_id": {"type": "string"},
                 "columns": {"type": "null"},
                 "data": {"type": "null"},
+                "sparse": {"type": "null"},
             },
         },
     ]
@@ -365,22 +413,23 @@ _ONE_SOURCE: dict[str, Any] = {
 
 
 class PredictionCreate(Strict):
-    """Rows to predict: `columns` + `data` (matched by name), or a stored `dataset_id`."""
+    """Rows to predict: `columns` + `data` or `sparse` (matched by name), or a stored `dataset_id`."""
 
     model_config = ConfigDict(json_schema_extra=_ONE_SOURCE)
 
     columns: list[str] | None = Field(default=None, min_length=1)
     data: list[list[Any]] | None = None
+    sparse: SparseMatrixCreate | None = None
     dataset_id: str | None = Field(default=None, max_length=100)
     alpha: PositiveFinite | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> PredictionCreate:
-        inline = self.columns is not None or self.data is not None
-        if inline == (self.dataset_id is not None):
-            raise ValueError("give either columns and data, or dataset_id")
-        if inline and (self.columns is None or self.data is None):
-            raise ValueError("columns and data go together")
+        sources = [self.data is not None, self.sparse is not None, self.dataset_id is not None]
+        if sum(sources) != 1:
+            raise ValueError("give one of columns and data, columns and sparse, or dataset_id")
+        if (self.columns is None) != (self.dataset_id is not None):
+            raise ValueError("columns go with data or sparse, and not with dataset_id")
         return self
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +15,11 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.api.schemas import DatasetCreate
+from service.data.csr import parse_csr
+from service.data.limits import TableLimits
 from service.data.parsing import parse_csv, parse_parquet, parse_split_json
+from service.data.sparse import SparseTable
+from service.data.svmlight import parse_svmlight
 from service.data.table import Table
 from service.errors import InvalidDatasetError, PayloadTooLargeError, UnsupportedMediaTypeError
 
@@ -23,8 +27,33 @@ CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
+SVMLIGHT = "text/x-svmlight"
+SVMLIGHT_SUFFIXES = (".svm", ".svmlight", ".libsvm")
 PARQUET_MAGIC = b"PAR1"
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+def body_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema of ``schema`` with its nested models written inline.
+
+    A request body declared by hand (``openapi_extra``) is not among the document's components, so
+    pydantic's ``#/$defs/...`` references would point nowhere in it.
+    """
+    document = schema.model_json_schema()
+    definitions = document.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = inline(document)
+    return inlined
 
 
 def media_type(request: Request) -> str:
@@ -50,8 +79,16 @@ async def read_body(request: Request, limit: int) -> bytes:
 class Upload:
     """A parsed upload and the name it came with."""
 
-    table: Table
+    table: Table | SparseTable
     name: str | None
+
+
+@dataclass(frozen=True)
+class SvmlightOptions:
+    """How svmlight text is read: the index base, and the limits checked before a wide table is built."""
+
+    zero_based: bool
+    limits: TableLimits
 
 
 def parse_json_body(schema: type[SchemaT], body: bytes) -> SchemaT:
@@ -64,10 +101,23 @@ def parse_json_body(schema: type[SchemaT], body: bytes) -> SchemaT:
 
 def parse_json_table(body: bytes) -> Upload:
     document = parse_json_body(DatasetCreate, body)
+    if document.sparse is not None:
+        matrix = document.sparse
+        table = parse_csr(document.columns, matrix.shape, matrix.indptr, matrix.indices, matrix.data)
+        return Upload(table, document.name)
+    assert document.data is not None  # guaranteed by DatasetCreate
     return Upload(parse_split_json(document.columns, document.data), document.name)
 
 
-async def parse_multipart(request: Request, body: bytes, limit: int) -> Upload:
+def column_names(text: str) -> list[str]:
+    """The names of a multipart ``columns`` field: one a line, a final newline allowed."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+async def parse_multipart(request: Request, body: bytes, limit: int, svmlight: SvmlightOptions) -> Upload:
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
@@ -81,39 +131,60 @@ async def parse_multipart(request: Request, body: bytes, limit: int) -> Upload:
         if not isinstance(upload, UploadFile):
             raise InvalidDatasetError("The multipart body has no file field named 'file'.", field="file")
         data = await upload.read()
-        name = form.get("name")
+        name, columns = form.get("name"), form.get("columns")
         label = name if isinstance(name, str) and name else upload.filename
         content_type, filename = upload.content_type, upload.filename
     finally:
         await form.close()  # spooled temp files must not outlive the request
-    return Upload(await run_in_threadpool(_parse_file, data, content_type, filename), label)
+    names = column_names(columns) if isinstance(columns, str) else None
+    kind = _file_kind(content_type, filename, data)
+    if kind == SVMLIGHT:
+        table: Table | SparseTable = await run_in_threadpool(
+            parse_svmlight, data, zero_based=svmlight.zero_based, limits=svmlight.limits, names=names
+        )
+        return Upload(table, label)
+    if columns is not None:
+        raise InvalidDatasetError("The `columns` field names the features of an svmlight file only.")
+    parse = parse_parquet if kind == PARQUET else parse_csv
+    return Upload(await run_in_threadpool(parse, data), label)
 
 
-def _parse_file(data: bytes, content_type: str | None, filename: str | None) -> Table:
+def _file_kind(content_type: str | None, filename: str | None, data: bytes) -> str:
     kind = (content_type or "").split(";")[0].strip().lower()
     lowered = (filename or "").lower()
+    if kind == SVMLIGHT or lowered.endswith(SVMLIGHT_SUFFIXES):
+        return SVMLIGHT
     if kind == PARQUET or lowered.endswith((".parquet", ".pq")):
-        return parse_parquet(data)
+        return PARQUET
     if kind in (CSV, "application/csv") or lowered.endswith(".csv"):
-        return parse_csv(data)
+        return CSV
     if kind in ("", "application/octet-stream") and data.startswith(PARQUET_MAGIC):
-        return parse_parquet(data)
+        return PARQUET
     raise UnsupportedMediaTypeError(
-        "The file part must be CSV or Parquet, told by its content type or a .csv/.parquet file name."
+        "The file part must be CSV, Parquet or svmlight, told by its content type or a .csv, .parquet, "
+        ".svm, .svmlight or .libsvm file name."
     )
 
 
-async def parse_upload(request: Request, body: bytes, limit: int, name: str | None) -> Upload:
+async def parse_upload(
+    request: Request, body: bytes, limit: int, name: str | None, svmlight: SvmlightOptions
+) -> Upload:
     """Dispatch on Content-Type; parsing itself runs in a thread, off the event loop."""
     kind = media_type(request)
     if kind == CSV:
         return Upload(await run_in_threadpool(parse_csv, body), name)
     if kind == PARQUET:
         return Upload(await run_in_threadpool(parse_parquet, body), name)
+    if kind == SVMLIGHT:
+        table = await run_in_threadpool(
+            parse_svmlight, body, zero_based=svmlight.zero_based, limits=svmlight.limits
+        )
+        return Upload(table, name)
     if kind == JSON:
         return await run_in_threadpool(parse_json_table, body)
     if kind == MULTIPART:
-        return await parse_multipart(request, body, limit)
+        return await parse_multipart(request, body, limit, svmlight)
     raise UnsupportedMediaTypeError(
-        f"Content-Type {kind or '(none)'} is not accepted; send {CSV}, {PARQUET}, {MULTIPART} or {JSON}."
+        f"Content-Type {kind or '(none)'} is not accepted; send {CSV}, {PARQUET}, {SVMLIGHT}, {MULTIPART} "
+        f"or {JSON}."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,7 +44,7 @@ class Design:
     bounds to the design columns. ``eq=False``: arrays have no single-valued equality.
     """
 
-    X: NDArray[np.float64]
+    X: Any  # dense (n, p) Fortran-ordered float64, or scipy.sparse CSC for a sparse dataset
     y: NDArray[np.float64] | NDArray[np.int64]
     classes: list[str | int | float] | None
     sample_weight: NDArray[np.float64] | None
@@ -63,9 +64,9 @@ def build_design(table: Table, spec: DesignSpec) -> Design:
     check_design_columns(column_summaries(table), spec)
     if table.n_rows < 2:
         raise InvalidDataError(f"a fit needs at least 2 rows; the dataset has {table.n_rows}")
-    y, classes = _target(table.column(spec.target), spec.family)
-    weights = None if spec.weights_column is None else _weights(table.column(spec.weights_column))
-    folds = None if spec.fold_column is None else _folds(table.column(spec.fold_column))
+    y, classes = target_values(table.column(spec.target), spec.family)
+    weights = None if spec.weights_column is None else weight_values(table.column(spec.weights_column))
+    folds = None if spec.fold_column is None else fold_codes(table.column(spec.fold_column))
     encoder = DesignEncoder.learn(table, spec.feature_names(table.names), spec.missing)
     constraints = column_constraints(encoder, spec)
     X = encoder.transform(table)
@@ -90,9 +91,10 @@ def _reject_missing(column: Column, role: str) -> None:
         )
 
 
-def _target(
+def target_values(
     column: Column, family: str
 ) -> tuple[NDArray[np.float64] | NDArray[np.int64], list[str | int | float] | None]:
+    """The target of ``family`` from ``column``: floats for gaussian, else class codes and labels."""
     _reject_missing(column, "target")
     if TargetKind.of(family) is TargetKind.REGRESSION:
         return column.values.copy(), None
@@ -123,7 +125,8 @@ def _distinct_codes(column: Column) -> tuple[list[str | int | float], NDArray[np
     return values, inverse.astype(np.int64).reshape(-1)
 
 
-def _weights(column: Column) -> NDArray[np.float64]:
+def weight_values(column: Column) -> NDArray[np.float64]:
+    """Observation weights: finite, >= 0, not all zero."""
     _reject_missing(column, "weights")
     values: NDArray[np.float64] = column.values.copy()
     bad = ~np.isfinite(values) | (values < 0)
@@ -139,7 +142,8 @@ def _weights(column: Column) -> NDArray[np.float64]:
     return values
 
 
-def _folds(column: Column) -> NDArray[np.int64]:
+def fold_codes(column: Column) -> NDArray[np.int64]:
+    """Fold ids 0..F-1 (F >= 2) from a fold column's distinct values in sorted order."""
     _reject_missing(column, "fold")
     distinct, codes = _distinct_codes(column)
     if len(distinct) < 2:

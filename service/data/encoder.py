@@ -73,7 +73,7 @@ class DesignEncoder:
 
     def transform(self, table: Table) -> NDArray[np.float64]:
         """The (n, p) Fortran-ordered design matrix of ``table``; columns are matched by name."""
-        self._check_present(table)
+        self.check_present(table.names)
         widths = [len(f.design_columns) for f in self.features]
         X = np.zeros((table.n_rows, sum(widths)), dtype=np.float64, order="F")
         start = 0
@@ -117,13 +117,15 @@ class DesignEncoder:
         )
         return cls(features, MissingPolicy(data["missing"]))
 
-    def _check_present(self, table: Table) -> None:
-        absent = [name for name in self.feature_names if name not in table]
+    def check_present(self, names: Sequence[str]) -> None:
+        """FeatureMismatchError (``expected``, ``got``, ``missing``) unless every feature is in ``names``."""
+        given = set(names)
+        absent = [name for name in self.feature_names if name not in given]
         if absent:
             raise FeatureMismatchError(
                 f"{len(absent)} feature column(s) the model needs are missing, such as {quote(absent[0])}",
                 expected=[short(n) for n in self.feature_names],
-                got=[short(n) for n in table.names],
+                got=[short(n) for n in names],
                 missing=[short(n) for n in absent],
             )
 

@@ -20,8 +20,12 @@ class TableLimits:
     max_cells: int
 
 
-def check_table_shape(n_rows: int, n_columns: int, limits: TableLimits) -> None:
-    """TableTooLargeError (413) naming the limit when a table has too many rows, columns or cells."""
+def check_table_shape(n_rows: int, n_columns: int, limits: TableLimits, *, cells: int | None = None) -> None:
+    """TableTooLargeError (413) naming the limit when a table has too many rows, columns or cells.
+
+    ``cells`` is what the table stores: rows x columns for a dense table (the default), its nonzeros
+    for a sparse one, so ``max_cells`` bounds memory and disk either way.
+    """
     if n_columns > limits.max_columns:
         raise TableTooLargeError(
             f"The table has {n_columns} columns; at most {limits.max_columns} are accepted.",
@@ -36,13 +40,14 @@ def check_table_shape(n_rows: int, n_columns: int, limits: TableLimits) -> None:
             maximum=limits.max_rows,
             got=n_rows,
         )
-    if n_rows * n_columns > limits.max_cells:
+    stored = n_rows * n_columns if cells is None else cells
+    if stored > limits.max_cells:
+        what = f"{n_rows} x {n_columns} = {stored} cells" if cells is None else f"{stored} nonzero cells"
         raise TableTooLargeError(
-            f"The table has {n_rows} x {n_columns} = {n_rows * n_columns} cells; at most "
-            f"{limits.max_cells} are accepted.",
+            f"The table has {what}; at most {limits.max_cells} are accepted.",
             limit="max_cells",
             maximum=limits.max_cells,
-            got=n_rows * n_columns,
+            got=stored,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -36,10 +37,19 @@ def table_from_parquet(data: bytes) -> Table:
     Raises :class:`IntegrityError` when ``data`` is not such a file: stored bytes that no longer read
     back are the service's fault, not the client's.
     """
+    return table_from_arrow(read_stored_arrow(data))
+
+
+def read_stored_arrow(data: bytes) -> pa.Table:
+    """The Arrow table of a stored Parquet file; IntegrityError when it does not read."""
     try:
-        arrow = pq.read_table(pa.BufferReader(data))
+        return pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError, ValueError):
         raise IntegrityError("a stored table is not a readable Parquet file") from None
+
+
+def table_from_arrow(arrow: pa.Table) -> Table:
+    """The table of a stored file read by :func:`read_stored_arrow` (IntegrityError if not ours)."""
     metadata = arrow.schema.metadata or {}
     if metadata.get(FORMAT_KEY) != FORMAT_VERSION:
         raise IntegrityError("a stored table was not written by this version of Sparsefit")
@@ -50,6 +60,18 @@ def table_from_parquet(data: bytes) -> Table:
         return Table(tuple(columns), arrow.num_rows)
     except (InvalidDatasetError, ValueError):
         raise IntegrityError("a stored table does not hold valid data") from None
+
+
+def table_density(table: Table) -> float:
+    """Nonzero cells / cells: a numeric cell other than 0 or missing, or any categorical value."""
+    cells = table.n_rows * table.n_columns
+    nonzero = sum(
+        np.count_nonzero(c.values) - c.n_missing
+        if c.kind is ColumnKind.NUMERIC
+        else table.n_rows - c.n_missing
+        for c in table.columns
+    )
+    return nonzero / cells if cells else 0.0
 
 
 def column_summaries(table: Table) -> list[dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import numpy.typing as npt
+import scipy.sparse as sp
 
 from service.modeling.link import linear_predictor, log_probabilities
 from service.modeling.results import LinearPrediction, PathResult
@@ -14,13 +16,14 @@ from service.modeling.validation import invalid
 ALPHA_RTOL = 1e-9
 
 
-def predict_linear(
-    X: npt.NDArray[np.float64], intercept: FloatArray, coef: FloatArray, family: Family
-) -> LinearPrediction:
+def predict_linear(X: Any, intercept: FloatArray, coef: FloatArray, family: Family) -> LinearPrediction:
     """Gaussian: predictions. Binomial/multinomial: the most probable class code (ties to the
     lower code) and the class probabilities (n, K); binomial coefficients are class 1's log-odds.
+
+    ``X`` is dense (n, p) or scipy.sparse, which stays sparse: ``X @ coef`` is a sparse product.
     """
-    eta = linear_predictor(np.asarray(X, dtype=np.float64), intercept, coef)
+    design = X if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    eta = np.asarray(linear_predictor(design, intercept, coef))
     if family == Family.GAUSSIAN:
         return LinearPrediction(values=eta[:, 0].copy(), probabilities=None)
     log_p = log_probabilities(eta, family)

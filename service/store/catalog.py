@@ -34,6 +34,7 @@ from service.store.schema import (
     model_text_from_row,
     to_json,
     to_row,
+    upgrade_sql,
 )
 from service.store.space import sqlite_storage_error
 
@@ -64,10 +65,15 @@ class Catalog:
             # we acknowledged survives a power loss (NORMAL could lose the last commits).
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+            existing = {table: self._column_names(table) for table in TABLES.values()}
+            self._conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}{upgrade_sql(existing)}COMMIT;")
         except BaseException:
             self._conn.close()
             raise
+
+    def _column_names(self, table: str) -> set[str]:
+        """The columns ``table`` has now; empty when it does not exist yet."""
+        return {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         """Close the connection; later calls are no-ops."""

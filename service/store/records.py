@@ -47,7 +47,11 @@ UNFINISHED: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNIN
 
 @dataclass(frozen=True)
 class DatasetRecord:
-    """An uploaded table: its shape, column descriptions and the checksum of its Parquet file."""
+    """An uploaded table: its shape, column descriptions and the checksum of its Parquet file.
+
+    ``storage`` is ``dense`` or ``sparse``; ``density`` (nonzero cells / cells) is None for a
+    dataset stored before densities were recorded.
+    """
 
     id: str
     name: str | None
@@ -58,6 +62,8 @@ class DatasetRecord:
     sha256: str
     created_at: str
     tenant: str = DEFAULT_TENANT
+    storage: str = "dense"
+    density: float | None = None
 
 
 @dataclass(frozen=True)

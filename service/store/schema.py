@@ -9,7 +9,7 @@ from typing import Any
 
 from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord, ModelText
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Column names equal the record field names, so rows and records map one to one. No foreign keys:
 # a deleted dataset may still be named by jobs and models, which carry all they need.
@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS datasets (
     columns TEXT NOT NULL,
     size_bytes INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    storage TEXT NOT NULL DEFAULT 'dense',
+    density REAL
 );
 CREATE INDEX IF NOT EXISTS datasets_tenant_created ON datasets (tenant, created_at);
 
@@ -65,6 +67,24 @@ CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY, checked_at T
 
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+
+# Columns that version 2 added to version 1's tables: a catalog made before gains them when opened,
+# its rows taking the default (a dataset stored before then is dense, its density unknown).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("datasets", "storage", "TEXT NOT NULL DEFAULT 'dense'"),
+    ("datasets", "density", "REAL"),
+)
+
+
+def upgrade_sql(existing: dict[str, set[str]]) -> str:
+    """ALTER statements adding :data:`ADDED_COLUMNS` to tables that exist (``existing`` maps each to
+    its column names) without them; a table made fresh by :data:`SCHEMA` has them already."""
+    return "".join(
+        f"ALTER TABLE {table} ADD COLUMN {column} {definition};"
+        for table, column, definition in ADDED_COLUMNS
+        if existing.get(table) and column not in existing[table]
+    )
+
 
 Record = DatasetRecord | JobRecord | ModelRecord
 

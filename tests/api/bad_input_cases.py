@@ -53,6 +53,7 @@ FEATURE_MISMATCH = "/problems/feature-mismatch"
 CSV_TYPE = {"Content-Type": "text/csv"}
 PARQUET_TYPE = {"Content-Type": "application/vnd.apache.parquet"}
 JSON_TYPE = {"Content-Type": "application/json"}
+SVMLIGHT_TYPE = {"Content-Type": "text/x-svmlight"}
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,18 @@ CONSTRAINT_CASES: dict[str, tuple[Case, str, str | None]] = {
     ),
 }
 
+
 # Uploads, by content type. Each is refused before anything is stored.
+def svmlight(body: bytes, status: int, problem: str, **extra: Any) -> Case:
+    return request(CREATE_DATASET, status, problem, content=body, headers=SVMLIGHT_TYPE, **extra)
+
+
+def csr(change: dict[str, Any], status: int = 422, problem: str = INVALID_DATASET, **extra: Any) -> Case:
+    """A JSON CSR upload of a good 2 x 2 matrix with ``change`` applied to its `sparse` member."""
+    matrix = {"shape": [2, 2], "indptr": [0, 1, 2], "indices": [0, 1], "data": [1.0, 2.0], **change}
+    return request(CREATE_DATASET, status, problem, json={"columns": ["a", "y"], "sparse": matrix}, **extra)
+
+
 UPLOAD_CASES: dict[str, Case] = {
     "csv inf value": csv(b"a,y\n1,2\ninf,3\n", 422, INVALID_DATASET, members={"column": "a", "row": 2}),
     "csv ragged long row": csv(b"a,y\n1,2\n3,4,5\n", 422, INVALID_DATASET, members={"row": 2}),
@@ -326,6 +338,111 @@ UPLOAD_CASES: dict[str, Case] = {
         CREATE_DATASET, 415, UNSUPPORTED, content=b"<a/>", headers={"Content-Type": "application/xml"}
     ),
     "no content type": request(CREATE_DATASET, 415, UNSUPPORTED, content=b"a,y\n1,2\n"),
+}
+
+# Sparse uploads: svmlight text names the line at fault, JSON CSR the member and the row.
+SPARSE_UPLOAD_CASES: dict[str, Case] = {
+    "svmlight malformed line": svmlight(b"1 1:2\n1 garbage\n", 422, INVALID_DATASET, members={"line": 2}),
+    "svmlight index 0 with 1-based indices": svmlight(
+        b"# zero-based file\n1 0:2 1:1\n", 422, INVALID_DATASET, members={"line": 2}
+    ),
+    "svmlight indices not increasing": svmlight(b"1 3:2 1:1\n", 422, INVALID_DATASET, members={"line": 1}),
+    "svmlight negative index": request(
+        CREATE_DATASET,
+        422,
+        INVALID_DATASET,
+        content=b"1 -1:2\n",
+        headers=SVMLIGHT_TYPE,
+        params={"zero_based": "true"},
+        members={"line": 1},
+    ),
+    "svmlight value not a number": svmlight(b"1 1:2\n0 2:abc\n", 422, INVALID_DATASET, members={"line": 2}),
+    "svmlight nan value": svmlight(
+        b"1 1:2\n\n0 2:nan\n", 422, INVALID_DATASET, members={"line": 3, "row": 2}
+    ),
+    "svmlight label infinite": svmlight(b"inf 1:2\n", 422, INVALID_DATASET, members={"line": 1}),
+    "svmlight empty body": svmlight(b"", 422, INVALID_DATASET),
+    "svmlight comments only": svmlight(b"# nothing\n", 422, INVALID_DATASET),
+    "svmlight not utf-8": svmlight(b"1 1:\xff\xfe\n", 422, INVALID_DATASET, members={"line": 1}),
+    "svmlight index past max_columns": svmlight(
+        b"1 1:1 5000:1\n", 413, "/problems/table-too-large", members={"limit": "max_columns"}
+    ),
+    "svmlight index past the named columns": request(
+        CREATE_DATASET,
+        422,
+        INVALID_DATASET,
+        files={"file": ("a.svm", b"1 1:1\n1 3:1\n", "application/octet-stream")},
+        data={"columns": "a\nb\n"},
+        members={"line": 2},
+    ),
+    "svmlight columns naming y again": request(
+        CREATE_DATASET,
+        422,
+        INVALID_DATASET,
+        files={"file": ("a.libsvm", b"1 1:1\n", "application/octet-stream")},
+        data={"columns": "y\n"},
+        members={"column": "y"},
+    ),
+    "svmlight columns with a csv file": request(
+        CREATE_DATASET,
+        422,
+        INVALID_DATASET,
+        files={"file": ("a.csv", b"a,y\n1,2\n", "text/csv")},
+        data={"columns": "a\n"},
+    ),
+    "svmlight file with a bad line": multipart(
+        "a.svmlight", b"1 1:1\nx\n", "text/plain", 422, INVALID_DATASET
+    ),
+    "csr indptr of the wrong length": csr({"indptr": [0, 2]}, members={"field": "sparse.indptr"}),
+    "csr indptr not starting at 0": csr({"indptr": [1, 1, 2]}, members={"field": "sparse.indptr"}),
+    "csr indptr decreasing": csr(
+        {"indptr": [0, 2, 1], "indices": [0, 1], "data": [1.0, 2.0]},
+        members={"field": "sparse.indptr", "row": 2},
+    ),
+    "csr indptr past the entries": csr({"indptr": [0, 1, 3]}, members={"field": "sparse.indptr"}),
+    "csr indptr past 64 bits": json_text(
+        CREATE_DATASET,
+        b'{"columns": ["a", "y"], "sparse": {"shape": [1, 2], "indptr": [0, 99999999999999999999999],'
+        b' "indices": [0], "data": [1.0]}}',
+        422,
+        INVALID_DATASET,
+    ),
+    "csr index out of range": csr({"indices": [0, 2]}, members={"field": "sparse.indices", "row": 2}),
+    "csr index negative": csr({"indices": [-1, 1]}, members={"field": "sparse.indices", "row": 1}),
+    "csr index twice in a row": csr(
+        {"indptr": [0, 2, 2], "indices": [1, 1]}, members={"field": "sparse.indices", "row": 1}
+    ),
+    "csr data and indices of different lengths": csr({"data": [1.0]}, members={"field": "sparse.data"}),
+    "csr shape not the columns": csr({"shape": [2, 3]}, members={"field": "sparse.shape"}),
+    "csr no rows": csr({"shape": [0, 2], "indptr": [0], "indices": [], "data": []}),
+    "csr NaN value": json_text(
+        CREATE_DATASET,
+        b'{"columns": ["a", "y"], "sparse": {"shape": [1, 2], "indptr": [0, 1], "indices": [1],'
+        b' "data": [NaN]}}',
+        422,
+        INVALID_DATASET,
+    ),
+    "csr shape negative": csr({"shape": [-1, 2]}, status=422, problem=VALIDATION),
+    "csr with data as well": request(
+        CREATE_DATASET,
+        422,
+        VALIDATION,
+        json={
+            "columns": ["a"],
+            "data": [[1]],
+            "sparse": {"shape": [1, 1], "indptr": [0, 1], "indices": [0], "data": [1.0]},
+        },
+    ),
+    "csr duplicate column": request(
+        CREATE_DATASET,
+        422,
+        INVALID_DATASET,
+        json={
+            "columns": ["a", "a"],
+            "sparse": {"shape": [1, 2], "indptr": [0, 0], "indices": [], "data": []},
+        },
+        members={"column": "a"},
+    ),
 }
 
 # Listing, reading and deleting datasets; ids of the wrong shape are plain unknown ids.
@@ -483,6 +600,46 @@ MODEL_CASES: dict[str, Case] = {
     "predict no content type": predict(415, UNSUPPORTED, content=b"{}"),
 }
 
+SPARSE_PREDICTION_CASES: dict[str, Case] = {
+    "predict svmlight malformed": predict(422, INVALID_DATASET, content=b"1 1:x\n", headers=SVMLIGHT_TYPE),
+    # The diabetes model's features have names of their own: index k is its k-th feature, of 10.
+    "predict svmlight index past the model's features": predict(
+        422, INVALID_DATASET, content=b"1 1:1\n1 11:1\n", headers=SVMLIGHT_TYPE
+    ),
+    "predict svmlight index 0 with 1-based indices": predict(
+        422, INVALID_DATASET, content=b"0 0:1\n", headers=SVMLIGHT_TYPE
+    ),
+    "predict csr missing columns": predict(
+        422,
+        FEATURE_MISMATCH,
+        {"columns": ["age"], "sparse": {"shape": [1, 1], "indptr": [0, 1], "indices": [0], "data": [1.0]}},
+    ),
+    "predict csr indptr inconsistent": predict(
+        422,
+        INVALID_DATASET,
+        {"columns": ["age"], "sparse": {"shape": [1, 1], "indptr": [0, 2], "indices": [0], "data": [1.0]}},
+    ),
+    "predict csr and data": predict(
+        422,
+        VALIDATION,
+        {
+            "columns": ["age"],
+            "data": [[1.0]],
+            "sparse": {"shape": [1, 1], "indptr": [0, 1], "indices": [0], "data": [1.0]},
+        },
+    ),
+    "predict csr without columns": predict(
+        422, VALIDATION, {"sparse": {"shape": [1, 1], "indptr": [0, 1], "indices": [0], "data": [1.0]}}
+    ),
+    "predict csr with a dataset id": json_text(
+        CREATE_PREDICTION,
+        b'{"dataset_id": "' + b"0" * 32 + b'", "sparse": {"shape": [1, 1], "indptr": [0, 1], "indices": [0],'
+        b' "data": [1.0]}}',
+        422,
+        VALIDATION,
+    ),
+}
+
 # What the router answers before any route runs.
 ROUTER_CASES: dict[str, Case] = {
     "unknown path": Case(None, raw("GET", "/v2/nothing"), 404, NOT_FOUND),
@@ -500,11 +657,13 @@ EXPECTED_FAILURES: dict[str, str] = {}
 
 CASES: dict[str, Case] = {
     **UPLOAD_CASES,
+    **SPARSE_UPLOAD_CASES,
     **DATASET_CASES,
     **JOB_CASES,
     "job nested 10,000 levels": json_text(CREATE_JOB, DEEP_OBJECT, 422, VALIDATION),
     **JOB_ID_CASES,
     **MODEL_CASES,
+    **SPARSE_PREDICTION_CASES,
     **ROUTER_CASES,
 }
 

@@ -1,0 +1,96 @@
+"""The rows of a prediction request: JSON rows or CSR, a stored dataset, a CSV or svmlight body."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import Services
+from service.api.schemas import PredictionCreate
+from service.api.uploads import CSV, JSON, SVMLIGHT, SvmlightOptions, body_schema, media_type, parse_json_body
+from service.api.uploads import read_body as read_limited_body
+from service.artifact import ModelArtifact
+from service.data.csr import parse_csr
+from service.data.parsing import parse_csv, parse_split_json
+from service.data.sparse import SparseTable
+from service.data.sparseio import dataset_from_parquet
+from service.data.svmlight import parse_svmlight_features
+from service.data.table import Table
+from service.errors import UnsupportedMediaTypeError
+
+PREDICTION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            JSON: {"schema": body_schema(PredictionCreate)},
+            CSV: {"schema": {"type": "string"}},
+            SVMLIGHT: {"schema": {"type": "string"}},
+        },
+    }
+}
+# svmlight features are named x1 ... xp, as an svmlight upload names them.
+_SVMLIGHT_NAME = re.compile(r"x([1-9][0-9]*)")
+
+Rows = Table | SparseTable
+
+
+def _stored_dataset(services: Services, dataset_id: str, tenant: str) -> Rows:
+    record = services.catalog.get_dataset(dataset_id, tenant=tenant)
+    return dataset_from_parquet(services.datasets.read(record.id, record.sha256))
+
+
+def _svmlight_rows(body: bytes, artifact: ModelArtifact, options: SvmlightOptions) -> SparseTable:
+    """An svmlight body's rows, their features named as the model's are.
+
+    When every feature of the model is named ``x<k>`` (an svmlight upload's default names), index k
+    is ``x<k>``, matched by name, and the body reaches at least the highest k the model knows (a
+    feature no row mentions is zero in every row). Otherwise index k is the model's k-th feature in
+    the order of its coefficients: for a model of ``y`` on every feature of an svmlight upload with
+    named ``columns``, the order of those names.
+    """
+    names = artifact.encoder.feature_names
+    indices = [_SVMLIGHT_NAME.fullmatch(name) for name in names]
+    if all(m is not None for m in indices):
+        width = max((int(m.group(1)) for m in indices if m is not None), default=0)
+        return parse_svmlight_features(
+            body, zero_based=options.zero_based, limits=options.limits, min_columns=width
+        )
+    return parse_svmlight_features(body, zero_based=options.zero_based, limits=options.limits, names=names)
+
+
+def _json_rows(spec: PredictionCreate) -> Rows:
+    assert spec.columns is not None  # guaranteed by PredictionCreate when there is no dataset_id
+    if spec.sparse is not None:
+        matrix = spec.sparse
+        return parse_csr(spec.columns, matrix.shape, matrix.indptr, matrix.indices, matrix.data)
+    assert spec.data is not None
+    return parse_split_json(spec.columns, spec.data)
+
+
+async def prediction_input(
+    request: Request,
+    services: Services,
+    tenant: str,
+    artifact: ModelArtifact,
+    alpha: float | None,
+    options: SvmlightOptions,
+) -> tuple[Rows, float | None]:
+    """The rows to predict and the alpha to predict at (the body's wins over the query's)."""
+    kind = media_type(request)
+    body = await read_limited_body(request, services.settings.max_body_bytes)
+    if kind == CSV:
+        return await run_in_threadpool(parse_csv, body), alpha
+    if kind == SVMLIGHT:
+        return await run_in_threadpool(_svmlight_rows, body, artifact, options), alpha
+    if kind != JSON:
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {kind or '(none)'} is not accepted; send {JSON}, {CSV} or {SVMLIGHT}."
+        )
+    spec = parse_json_body(PredictionCreate, body)
+    chosen = spec.alpha if spec.alpha is not None else alpha
+    if spec.dataset_id is not None:
+        return await run_in_threadpool(_stored_dataset, services, spec.dataset_id, tenant), chosen
+    return await run_in_threadpool(_json_rows, spec), chosen
