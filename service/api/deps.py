@@ -20,7 +20,6 @@ from service.jobs.manager import JobManager
 from service.jobs.pool import WorkerPool
 from service.store.blobs import DatasetStore, ModelStore
 from service.store.catalog import Catalog
-from service.store.records import ModelRecord
 
 
 @dataclass
@@ -32,15 +31,16 @@ class ArtifactCache:
     _items: OrderedDict[tuple[str, str], ModelArtifact] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def load(self, record: ModelRecord) -> ModelArtifact:
-        key = (record.id, record.sha256)
+    def load(self, model_id: str, sha256: str) -> ModelArtifact:
+        """The artifact of model ``model_id`` whose file has checksum ``sha256`` (the catalog's)."""
+        key = (model_id, sha256)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        artifact = self.store.load(record.id, record.sha256)
+        artifact = self.store.load(model_id, sha256)
         if not isinstance(artifact, ModelArtifact):
-            raise IntegrityError(f"Model {record.id} is not a Sparsefit model artifact.")
+            raise IntegrityError(f"Model {model_id} is not a Sparsefit model artifact.")
         with self._lock:
             self._items[key] = artifact
             while len(self._items) > self.capacity:

@@ -22,7 +22,8 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 def _load_artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
-    return services.artifacts.load(services.catalog.get_model(model_id, tenant=tenant))
+    # The checksum alone: a wide model's catalog summary is megabytes of JSON this read does not need.
+    return services.artifacts.load(model_id, services.catalog.model_sha256(model_id, tenant=tenant))
 
 
 async def _artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:

@@ -216,6 +216,20 @@ class Catalog:
         """One page, newest first, and the total count."""
         return self._list(ModelRecord, model_from_row, (limit, offset), "tenant = ?", (tenant,))
 
+    def model_sha256(self, model_id: str, tenant: str = DEFAULT_TENANT) -> str:
+        """The checksum of a model's file, or NotFoundError; the summary, stored after it, is not read.
+
+        What reads the model file (path, CV, plots, predictions) needs only this: decoding a wide
+        model's summary (20,000 coefficients) would cost more than the rest of such a read.
+        """
+        with self._transaction(write=False) as conn:
+            row = conn.execute(
+                "SELECT sha256 FROM models WHERE id = ? AND tenant = ?", (model_id, tenant)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError("No model with this id.")
+        return str(row[0])
+
     def get_model_text(self, model_id: str, tenant: str = DEFAULT_TENANT) -> ModelText:
         """:meth:`get_model` with the summary left as its stored JSON text, for reads that pass it on."""
         return self._get(ModelRecord, model_text_from_row, model_id, tenant)

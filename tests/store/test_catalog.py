@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,26 @@ def test_catalog_model_round_trip(catalog: Catalog, make_model: MakeModel) -> No
     record = make_model(new_id(), tenant="acme")
     catalog.insert_model(record)
     assert catalog.get_model(record.id, tenant="acme") == record
+
+
+def test_catalog_model_text_and_sha256_match_the_record(catalog: Catalog, make_model: MakeModel) -> None:
+    record = make_model(new_id(), tenant="acme", sha256="ef" * 32)
+    catalog.insert_model(record)
+    assert catalog.model_sha256(record.id, "acme") == "ef" * 32
+    text = catalog.get_model_text(record.id, "acme")
+    assert (text.id, text.name, text.job_id, text.dataset_id) == (
+        record.id,
+        "lasso",
+        record.job_id,
+        record.dataset_id,
+    )
+    assert json.loads(text.summary) == record.summary
+    [listed], total = catalog.list_models_text(tenant="acme")
+    assert listed == text and total == 1
+    for read in (catalog.model_sha256, catalog.get_model_text):
+        with pytest.raises(NotFoundError):
+            read(record.id, "globex")
+    assert catalog.list_models_text(tenant="globex") == ([], 0)
 
 
 def test_catalog_list_datasets_paginates_newest_first(catalog: Catalog, make_dataset: MakeDataset) -> None:
