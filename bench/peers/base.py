@@ -66,8 +66,9 @@ class Library:
 LIBRARIES: dict[str, Library] = {
     lib.name: lib
     for lib in (
-        # JobCreate's solver.tol (service/api/schemas.py), what a REST user gets.
-        Library("sparsefit", "bench.peers.sparsefit", "sparsefit", "csc", 1e-7, ("default", "1e-10")),
+        # JobCreate's solver.tol (service/modeling/specs.py default_tol: 1e-3 gaussian, 1e-5 logistic,
+        # labelled by the gaussian one), what a REST user gets; 1e-5 and 1e-8 reach gaps < 1e-6.
+        Library("sparsefit", "bench.peers.sparsefit", "sparsefit", "csc", 1e-3, ("default", "1e-5", "1e-8")),
         Library("sklearn", "bench.peers.sklearn", "scikit-learn", "csc", 1e-4, ("default", "1e-10")),
         # glmnet's thresh; glmnet and adelie need about 1e-13 for a 1e-6 gap on wide paths.
         Library("glmnet", "bench.peers.glmnet", "python-glmnet", "csr", 1e-7, ("default", "1e-10", "1e-13")),

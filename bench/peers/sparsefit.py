@@ -12,14 +12,11 @@ import numpy as np
 import service.modeling.warm  # noqa: F401
 from bench.peers.base import ROOT, Fit, Job
 from bench.problems import Design, FloatArray, Problem
-from service.api.schemas import SolverCreate
 from service.modeling.fit import fit_model
 from service.modeling.solver import solve_path
-from service.modeling.specs import CVSpec, Family, FitSpec, PathSpec, SelectionRule
+from service.modeling.specs import CVSpec, Family, FitSpec, PathSpec, SelectionRule, default_tol
 
 MAX_ITER = 100_000
-# What a REST user gets without a solver.tol: the default point runs at exactly that.
-DEFAULT_TOL = float(SolverCreate.model_fields["tol"].default)
 
 
 def version() -> str:
@@ -31,7 +28,8 @@ def version() -> str:
 
 
 def _tol(job: Job) -> float:
-    return DEFAULT_TOL if job.tol is None else job.tol
+    """What a REST user gets without a solver.tol: the family's default (FitSpec.solver_tol)."""
+    return default_tol(_family(job.problem)) if job.tol is None else job.tol
 
 
 def _family(problem: Problem) -> Family:

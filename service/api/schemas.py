@@ -87,7 +87,19 @@ class CVCreate(Strict):
 
 
 class SolverCreate(Strict):
-    tol: float = Field(default=1e-7, gt=0, lt=1)
+    tol: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description=(
+            "Convergence tolerance. gaussian: every solution's duality gap is at most tol times the "
+            "variance of the target (scikit-learn's criterion), and a full pass of coordinate descent "
+            "changes the objective by less than 1e-7 of it (glmnet's); binomial and multinomial: the "
+            "largest KKT violation is at most tol. null: 1e-3 for gaussian, 1e-5 otherwise, at which "
+            "solutions are at least as converged as glmnet's defaults; ask for 1e-8 or less for "
+            "reference-grade coefficients."
+        ),
+    )
     max_iter: int = Field(default=100_000, ge=1, le=10_000_000)
 
 

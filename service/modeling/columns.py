@@ -72,12 +72,14 @@ class Columns:
 
     def matvec_subset(self, cols: IntArray, coef: FloatArray) -> FloatArray:
         """Z[:, cols] @ coef, without copying the columns."""
-        if self.sparse:
-            beta = np.zeros(self.shape[1])
-            beta[cols] = coef
-            return self.matvec(beta)
         out = np.empty(self.shape[0])
-        kernels.dense_matvec_subset(self.X, self.center, self.scale, cols, coef, out)
+        X = self.X
+        if self.sparse:
+            kernels.sparse_matvec_subset(
+                X.indptr, X.indices, X.data, self.center, self.scale, cols, coef, out
+            )
+        else:
+            kernels.dense_matvec_subset(X, self.center, self.scale, cols, coef, out)
         return out
 
     def matvec(self, beta: FloatArray) -> FloatArray:
@@ -135,30 +137,22 @@ class Columns:
         moments: tuple[FloatArray, FloatArray],
         thresh: float,
         max_epochs: int,
-    ) -> int:
-        """Coordinate descent on the working set ``ws``; updates ``state`` in place; returns epochs."""
+    ) -> tuple[int, float]:
+        """Coordinate descent on the working set ``ws``; updates ``state`` in place; returns the
+        epochs run and the largest change (h_jj * change^2) of the last full pass."""
         hx, hdiag = moments
         args = (state.beta, state.intercept, state.fit_intercept, ws, lam1, lam2, lower, upper, hdiag, hx)
+        X = self.X
         if self.sparse:
-            X = self.X
-            return int(
-                kernels.solve_sparse(
-                    X.indptr,
-                    X.indices,
-                    X.data,
-                    self.center,
-                    self.scale,
-                    state.h,
-                    state.r,
-                    state.shift,
-                    *args,
-                    thresh,
-                    max_epochs,
-                )
+            epochs, worst = kernels.solve_sparse(
+                X.indptr, X.indices, X.data, self.center, self.scale, state.h, state.r, state.shift, *args,
+                thresh, max_epochs,
+            )  # fmt: skip
+        else:
+            epochs, worst = kernels.solve_dense(
+                X, self.center, self.scale, state.h, state.r, *args, thresh, max_epochs
             )
-        return int(
-            kernels.solve_dense(self.X, self.center, self.scale, state.h, state.r, *args, thresh, max_epochs)
-        )
+        return int(epochs), float(worst)
 
 
 @dataclass

@@ -139,7 +139,7 @@ class NewtonSolver:
         lam1, lam2 = self.penalty.strengths(alpha)
         moments = data.cols.moments_subset(h, ws)
         pen = self.penalty
-        epochs = data.cols.solve(state, ws, lam1, lam2, pen.lower, pen.upper, moments, thresh, budget)
+        epochs, _ = data.cols.solve(state, ws, lam1, lam2, pen.lower, pen.upper, moments, thresh, budget)
         step_eta = r - state.residual()
         self._backtrack(
             k, alpha, state.beta - self.beta[:, k], state.intercept[0] - self.intercept[k], step_eta

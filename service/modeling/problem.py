@@ -73,7 +73,7 @@ def build_problem(
         n_classes=k,
         standardize=spec.standardize,
         fit_intercept=spec.fit_intercept,
-        tol=spec.tol,
+        tol=spec.solver_tol(),
         max_iter=spec.max_iter,
         penalty_factors=factors,
         lower=lower,

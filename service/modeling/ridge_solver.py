@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.modeling.gaussian_engine import GaussianData, duality_gap
+from service.modeling.gaussian_data import GaussianData, duality_gap
 from service.modeling.penalty import Penalty
 from service.modeling.solution import PathProgress, PathSolution, alpha_blocks
 from service.modeling.specs import FloatArray
@@ -51,7 +51,7 @@ def solve_ridge_path(
     for i, (beta, alpha) in enumerate(zip(coefs, alphas, strict=True)):
         r = data.y - cols.matvec(beta)
         vr = data.v * r
-        gaps[i] = duality_gap(penalty, float(alpha), beta, cols.xt(vr), float(vr @ r), hdiag)
+        gaps[i] = duality_gap(penalty, float(alpha), beta, cols.xt(vr), float(vr @ r), hdiag)[0]
     return PathSolution(
         coef=coefs[:, :, np.newaxis],
         intercept=np.array([[data.intercept(c)] for c in coefs], dtype=np.float64),

@@ -53,8 +53,8 @@ def stack_solution(
 ) -> PathSolution:
     """A PathSolution from per-alpha pieces: coef (p, K'), intercept (K',)."""
     return PathSolution(
-        coef=np.stack(coefs).astype(np.float64),
-        intercept=np.stack(intercepts).astype(np.float64),
+        coef=np.asarray(np.stack(coefs), dtype=np.float64),
+        intercept=np.asarray(np.stack(intercepts), dtype=np.float64),
         n_iter=np.asarray(n_iters, dtype=np.int64),
         dual_gap=np.asarray(gaps, dtype=np.float64),
         converged=np.asarray(converged, dtype=np.bool_),

@@ -7,11 +7,13 @@ from typing import Any
 import numpy as np
 
 from service.modeling.columns import RawMoments
-from service.modeling.gaussian_engine import GaussianData, ResidualSolver, fit_gaussian_null, gaussian_path
+from service.modeling.gaussian_data import GaussianData
+from service.modeling.gaussian_engine import fit_gaussian_null, gaussian_path
 from service.modeling.logistic_engine import LogisticData, NewtonSolver, fit_logistic_null, logistic_path
 from service.modeling.logistic_problem import PROBABILITY_FLOOR
 from service.modeling.path_control import PathControl
 from service.modeling.penalty import Penalty
+from service.modeling.residual_solver import ResidualSolver
 from service.modeling.ridge_solver import closed_form_applies, solve_ridge_path
 from service.modeling.solution import PathProgress, PathSolution
 from service.modeling.specs import Family, FloatArray, IntArray

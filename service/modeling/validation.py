@@ -40,7 +40,7 @@ def check_spec(spec: FitSpec) -> None:
         raise invalid("l1_ratio", "must lie in [0, 1]")
     if spec.alpha is not None and not _positive_finite(spec.alpha):
         raise invalid("alpha", "must be a positive finite number")
-    if not _positive_finite(spec.tol):
+    if spec.tol is not None and not _positive_finite(spec.tol):
         raise invalid("solver.tol", "must be a positive finite number")
     if spec.max_iter < 1:
         raise invalid("solver.max_iter", "must be at least 1")

@@ -186,7 +186,7 @@ def test_binomial_lasso_full_path_converges_at_every_alpha(breast_cancer: Data) 
     spec = FitSpec(Family.BINOMIAL, 1.0, None, PathSpec(n_alphas=100), None)
     outcome = fit_model(breast_cancer.X, breast_cancer.y, spec)
     path = outcome.path
-    assert path.converged.all() and np.all(path.dual_gap <= spec.tol)
+    assert path.converged.all() and np.all(path.dual_gap <= spec.solver_tol())
     assert path.n_selected[0] == 0 and path.n_selected[-1] > 15
     assert path.deviance_ratio[-1] > 0.9
 
