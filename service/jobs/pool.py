@@ -17,12 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from typing import Any
 
 from service.errors import JobCanceledError, JobTimeoutError, ServiceError, WorkerCrashedError
 from service.worker import FitResult, FitTask, run_fit_job, warm_up
 
 ProgressCallback = Callable[[float, str], None]
+# A job process's entry point: it sends ("progress", fraction, stage) messages, then one
+# ("done", FitResult) or ("error", problem), on the connection. The service runs run_fit_job; tests
+# pass stand-ins (module-level functions or partials of them: the forkserver pickles the target).
+JobTarget = Callable[[FitTask, multiprocessing.connection.Connection, Event], None]
 
 
 class JobFailedError(Exception):
@@ -45,9 +50,10 @@ class RunningJob:
 class WorkerPool:
     """Runs at most `size` fit processes at once; the caller bounds the concurrency."""
 
-    def __init__(self, size: int, cancel_grace_s: float) -> None:
+    def __init__(self, size: int, cancel_grace_s: float, *, target: JobTarget = run_fit_job) -> None:
         self.size = size
         self._cancel_grace_s = cancel_grace_s
+        self._target = target
         self._context: ForkServerContext = multiprocessing.get_context("forkserver")
         # The second module compiles the engine's kernels once, in the forkserver, for every job.
         self._context.set_forkserver_preload(["service.worker", "service.modeling.warm"])
@@ -68,7 +74,7 @@ class WorkerPool:
         # Not daemonic: a daemonic process may not start children, and a large job's CV folds run
         # in processes forked from it. Shutdown and cancel kill job processes explicitly (kill_all).
         process = self._context.Process(
-            target=run_fit_job, args=(task, sender, cancel_event), name=f"fit-{task.job_id}", daemon=False
+            target=self._target, args=(task, sender, cancel_event), name=f"fit-{task.job_id}", daemon=False
         )
         # Registered before the start, so a cancel that arrives while the process starts still counts.
         handle = RunningJob(process, cancel_event)
