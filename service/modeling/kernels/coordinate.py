@@ -26,7 +26,7 @@ FAST = {"reassoc", "contract", "arcp", "nsz"}
 
 # The layouts are told apart by the length of their column tuple (numba dispatches on types).
 DENSE = 10  # (X, center, scale, h, h0, r, shift, hx, H, acc); shift is unused (always 0)
-SPARSE = 11  # (indptr, indices, data, center, scale, h, r, shift, hx, H, acc)
+SPARSE = 12  # (indptr, indices, data, center, scale, h, h0, r, shift, hx, H, acc)
 GRAM = 2  # (G, q)
 
 
@@ -91,7 +91,7 @@ def _dense_epoch(columns, beta, idx, m, penalty):
 @njit(cache=True, nogil=True, fastmath=FAST)
 def _sparse_epoch(columns, beta, idx, m, penalty):
     """As the dense epoch on CSC data; the residual is ``r + shift[0]`` so centering stays sparse."""
-    indptr, indices, data, center, scale, h, r, shift, hx, H, acc = columns
+    indptr, indices, data, center, scale, h, h0, r, shift, hx, H, acc = columns
     lam1, lam2, lo, hi, hdiag = penalty
     worst = 0.0
     for t in range(m):
@@ -102,9 +102,14 @@ def _sparse_epoch(columns, beta, idx, m, penalty):
         s = scale[j]
         c = center[j]
         dot = 0.0
-        for k in range(indptr[j], indptr[j + 1]):
-            i = indices[k]
-            dot += h[i] * data[k] * r[i]
+        if h0 > 0.0:
+            for k in range(indptr[j], indptr[j + 1]):
+                dot += data[k] * r[indices[k]]
+            dot *= h0
+        else:
+            for k in range(indptr[j], indptr[j + 1]):
+                i = indices[k]
+                dot += h[i] * data[k] * r[i]
         q = (dot + shift[0] * hx[j] - c * acc[0]) / s
         old = beta[j]
         new = _step(old, q, hjj, lam1[j], lam2[j], lo[j], hi[j])
@@ -256,9 +261,10 @@ def solve_sparse(
 ):  # fmt: skip
     """:func:`cycle` on CSC columns; the residual is ``r + shift[0]`` (updated in place)."""
     H = h.sum()
+    h0 = h[0] if h.shape[0] > 0 and np.all(h == h[0]) else 0.0
     acc = np.zeros(1)
     acc[0] = (h * r).sum() + shift[0] * H
-    columns = (indptr, indices, data, center, scale, h, r, shift, hx, H, acc)
+    columns = (indptr, indices, data, center, scale, h, h0, r, shift, hx, H, acc)
     penalty = (lam1, lam2, lo, hi, hdiag)
     return cycle(columns, beta, intercept, fit_intercept, ws, penalty, thresh, max_epochs)
 
