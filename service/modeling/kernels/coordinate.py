@@ -47,6 +47,16 @@ def _step(beta_j: float, q_j: float, h_jj: float, lam1: float, lam2: float, lo: 
     return b
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _move(beta, j, q_j, h_jj, penalty):
+    """Set ``beta[j]`` to its coordinate minimizer; return the change (0 when none)."""
+    lam1, lam2, lo, hi, _ = penalty
+    old = beta[j]
+    new = _step(old, q_j, h_jj, lam1[j], lam2[j], lo[j], hi[j])
+    beta[j] = new
+    return new - old
+
+
 @njit(cache=True, nogil=True, fastmath=FAST)
 def _dense_epoch(columns, beta, idx, m, penalty):
     """One pass over idx[:m]; ``acc[0]`` holds sum_i h_i r_i. Returns max h_jj * change^2.
@@ -54,7 +64,7 @@ def _dense_epoch(columns, beta, idx, m, penalty):
     ``h0`` is the common weight when all rows weigh the same (one stream fewer in the hot loop),
     else 0."""
     X, center, scale, h, h0, r, _, hx, H, acc = columns
-    lam1, lam2, lo, hi, hdiag = penalty
+    hdiag = penalty[4]
     n = X.shape[0]
     worst = 0.0
     for t in range(m):
@@ -72,19 +82,13 @@ def _dense_epoch(columns, beta, idx, m, penalty):
         else:
             for i in range(n):
                 dot += h[i] * X[i, j] * r[i]
-        q = (dot - c * acc[0]) / s
-        old = beta[j]
-        new = _step(old, q, hjj, lam1[j], lam2[j], lo[j], hi[j])
-        if new != old:
-            d = new - old
-            beta[j] = new
+        d = _move(beta, j, (dot - c * acc[0]) / s, hjj, penalty)
+        if d != 0.0:
             a = d / s
             for i in range(n):
                 r[i] -= a * (X[i, j] - c)
             acc[0] -= a * (hx[j] - c * H)
-            change = hjj * d * d
-            if change > worst:
-                worst = change
+            worst = max(worst, hjj * d * d)
     return worst
 
 
@@ -92,7 +96,7 @@ def _dense_epoch(columns, beta, idx, m, penalty):
 def _sparse_epoch(columns, beta, idx, m, penalty):
     """As the dense epoch on CSC data; the residual is ``r + shift[0]`` so centering stays sparse."""
     indptr, indices, data, center, scale, h, h0, r, shift, hx, H, acc = columns
-    lam1, lam2, lo, hi, hdiag = penalty
+    hdiag = penalty[4]
     worst = 0.0
     for t in range(m):
         j = idx[t]
@@ -110,20 +114,14 @@ def _sparse_epoch(columns, beta, idx, m, penalty):
             for k in range(indptr[j], indptr[j + 1]):
                 i = indices[k]
                 dot += h[i] * data[k] * r[i]
-        q = (dot + shift[0] * hx[j] - c * acc[0]) / s
-        old = beta[j]
-        new = _step(old, q, hjj, lam1[j], lam2[j], lo[j], hi[j])
-        if new != old:
-            d = new - old
-            beta[j] = new
+        d = _move(beta, j, (dot + shift[0] * hx[j] - c * acc[0]) / s, hjj, penalty)
+        if d != 0.0:
             a = d / s
             for k in range(indptr[j], indptr[j + 1]):
                 r[indices[k]] -= a * data[k]
             shift[0] += a * c
             acc[0] -= a * (hx[j] - c * H)
-            change = hjj * d * d
-            if change > worst:
-                worst = change
+            worst = max(worst, hjj * d * d)
     return worst
 
 
@@ -131,7 +129,6 @@ def _sparse_epoch(columns, beta, idx, m, penalty):
 def _gram_epoch(columns, beta, idx, m, penalty):
     """One pass in covariance mode: ``q = c - G beta`` is kept current for every feature."""
     G, q = columns
-    lam1, lam2, lo, hi, _ = penalty
     p = G.shape[0]
     worst = 0.0
     for t in range(m):
@@ -139,16 +136,11 @@ def _gram_epoch(columns, beta, idx, m, penalty):
         hjj = G[j, j]
         if hjj <= 0.0:
             continue
-        old = beta[j]
-        new = _step(old, q[j], hjj, lam1[j], lam2[j], lo[j], hi[j])
-        if new != old:
-            d = new - old
-            beta[j] = new
+        d = _move(beta, j, q[j], hjj, penalty)
+        if d != 0.0:
             for k in range(p):
                 q[k] -= G[k, j] * d
-            change = hjj * d * d
-            if change > worst:
-                worst = change
+            worst = max(worst, hjj * d * d)
     return worst
 
 
