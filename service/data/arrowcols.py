@@ -76,7 +76,7 @@ def _categorical(name: str, data: pa.ChunkedArray) -> Column:
 
 def column_to_arrow(column: Column) -> pa.Array:
     """The Arrow array that stores ``column``: float64 with nulls, or string with nulls."""
-    mask = column.missing_mask()
-    if column.kind is ColumnKind.NUMERIC:
-        return pa.array(column.values, type=pa.float64(), mask=mask)
-    return pa.array(column.values, type=pa.string())
+    if column.kind is ColumnKind.CATEGORICAL:
+        return pa.array(column.values, type=pa.string())
+    mask = column.missing_mask() if column.n_missing else None  # most columns have nothing missing
+    return pa.array(column.values, type=pa.float64(), mask=mask)

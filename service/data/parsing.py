@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from collections.abc import Sequence
@@ -10,15 +9,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from service.data.arrowcols import column_from_arrow, is_numeric_type
+from service.data.csvread import numeric_hints, read_csv_table
 from service.data.table import Column, Table, first_row, quote, short
 from service.errors import InvalidDatasetError
 
-# Cells that mean "missing" in a CSV, as in pandas' defaults minus the rarer spellings.
-NA_VALUES = ("", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "null", "NULL")
 # JobCreate's ColumnName allows this many characters: a longer name could be stored but never named.
 MAX_NAME_CHARS = 1000
 # C0, DEL and C1 controls: invisible in messages, illegal in the SVG (XML) of plots, and a newline
@@ -64,12 +61,13 @@ def parse_csv(body: bytes) -> Table:
     if not body or body.isspace():  # isspace() stops at the first byte of data, strip() would copy
         raise InvalidDatasetError("the CSV body is empty")
     _check_utf8(body)
-    arrow = _read_csv(body, {})
+    hints = numeric_hints(body)
+    arrow = read_csv_table(body, {}, hints)
     check_names(arrow.column_names)
     # Arrow infers dates, times and timestamps; Sparsefit keeps such columns as the text they were.
     text_types = {f.name: pa.string() for f in arrow.schema if not _keeps_inferred_type(f.type)}
     if text_types:
-        arrow = _read_csv(body, text_types)
+        arrow = read_csv_table(body, text_types, hints)
     columns = [column_from_arrow(f.name, arrow.column(i)) for i, f in enumerate(arrow.schema)]
     return make_table(columns, arrow.num_rows)
 
@@ -87,70 +85,6 @@ def _check_utf8(body: bytes) -> None:
         if line == 1:
             raise InvalidDatasetError("the CSV header is not valid UTF-8 text") from None
         raise InvalidDatasetError(f"row {line - 1} is not valid UTF-8 text", row=line - 1) from None
-
-
-def _read_csv(body: bytes, column_types: dict[str, pa.DataType]) -> pa.Table:
-    # Arrow parses in 1 MiB blocks and fails on a longer row (a wide table): one block holds any row.
-    for block_size in (None, len(body) + 1):
-        arrow = _read_csv_blocks(body, column_types, block_size)
-        if arrow is not None:
-            return arrow
-    # Arrow's message quotes the offending text, which must not travel back to the client.
-    raise InvalidDatasetError("the body is not a readable CSV file (unbalanced quotes?)")
-
-
-def _read_csv_options(block_size: int | None, threads: bool = True) -> pacsv.ReadOptions:
-    if block_size is None:
-        return pacsv.ReadOptions(use_threads=threads)
-    return pacsv.ReadOptions(use_threads=threads, block_size=block_size)
-
-
-def _read_csv_blocks(
-    body: bytes, column_types: dict[str, pa.DataType], block_size: int | None
-) -> pa.Table | None:
-    """The parsed CSV, or None when Arrow cannot parse it; raises at the first ragged row."""
-    ragged: list[bool] = []
-
-    def stop_at_ragged(row: Any) -> str:
-        ragged.append(True)
-        return "error"
-
-    try:
-        return pacsv.read_csv(
-            pa.BufferReader(body),
-            read_options=_read_csv_options(block_size),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=stop_at_ragged),
-            convert_options=pacsv.ConvertOptions(
-                null_values=list(NA_VALUES), strings_can_be_null=True, column_types=column_types
-            ),
-        )
-    except pa.ArrowInvalid:
-        if ragged:
-            raise _ragged_row_error(body, block_size) from None
-        return None
-
-
-def _ragged_row_error(body: bytes, block_size: int | None) -> InvalidDatasetError:
-    # Multi-threaded reading does not know row numbers; a single-threaded pass up to the bad row does.
-    first: list[Any] = []
-
-    def note_and_stop(row: Any) -> str:
-        first.append(row)
-        return "error"
-
-    with contextlib.suppress(pa.ArrowInvalid):  # raised once note_and_stop() has seen the row
-        pacsv.read_csv(
-            pa.BufferReader(body),
-            read_options=_read_csv_options(block_size, threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=note_and_stop),
-        )
-    if not first or first[0].number is None:
-        return InvalidDatasetError("a row has a different number of fields than the header")
-    bad = first[0]
-    row = int(bad.number) - 1  # Arrow counts the header as row 1
-    return InvalidDatasetError(
-        f"row {row} has {bad.actual_columns} fields but the header has {bad.expected_columns}", row=row
-    )
 
 
 def parse_parquet(body: bytes) -> Table:
