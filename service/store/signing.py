@@ -13,7 +13,7 @@ from typing import BinaryIO
 from service.errors import ArtifactRejectedError
 from service.store.atomic import DigestingWriter
 
-# A signed file is the joblib payload, then the 32-byte tag, then this marker. A trailer rather than a
+# A signed file is the pickled payload, then the 32-byte tag, then this marker. A trailer rather than a
 # header lets the payload stream to disk: the tag is only known once the last byte is written.
 MARKER = b"SFHMAC1\n"
 TAG_SIZE = hashlib.sha256().digest_size

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import BinaryIO
 
+import joblib
 import numpy as np
 import pytest
 
 from service.errors import IntegrityError, NotFoundError
 from service.store import DatasetStore, ModelStore, new_id, sha256_file, sweep_temp_files
+from service.store.atomic import atomic_write
+from service.store.blobs import PICKLE_PREFIX
+from service.store.signing import SigningWriter
 from tests.conftest import Tripwire
 
 SECRET = b"test-secret-of-sixteen-bytes-or-more"
@@ -94,12 +99,30 @@ def test_model_store_round_trip_with_numpy_arrays(tmp_path: Path) -> None:
     model_id = new_id()
     artifact = {"coef": np.arange(1000, dtype=np.float64), "intercept": 1.5, "classes": None}
     digest = store.save(model_id, artifact)
-    # The hash taken while joblib wrote (with its alignment padding) matches the file on disk.
+    # The hash taken while pickle wrote matches the file on disk.
     assert digest == sha256_file(store.path(model_id))
+    assert store.path(model_id).read_bytes().startswith(PICKLE_PREFIX)
     loaded = store.load(model_id, digest.sha256)
     assert isinstance(loaded, dict)
     np.testing.assert_array_equal(loaded["coef"], artifact["coef"])
     assert loaded["intercept"] == 1.5
+
+
+def test_model_store_loads_files_written_with_joblib(tmp_path: Path) -> None:
+    # Model files were signed joblib streams before they became pickles: those still load.
+    store = ModelStore(tmp_path, secret=SECRET)
+    model_id = new_id()
+    artifact = {"coef": np.arange(1000, dtype=np.float64), "intercept": 1.5}
+
+    def dump(file: BinaryIO) -> None:
+        signer = SigningWriter(file, SECRET)
+        joblib.dump(artifact, signer)
+        signer.finish()
+
+    digest = atomic_write(store.path(model_id), dump)
+    loaded = store.load(model_id, digest.sha256)
+    assert isinstance(loaded, dict) and loaded["intercept"] == 1.5
+    np.testing.assert_array_equal(loaded["coef"], artifact["coef"])
 
 
 def test_model_store_load_unpickles_intact_file(tmp_path: Path) -> None:
