@@ -44,8 +44,6 @@ def parse_svmlight(
         check_names([LABEL, *names])
     matrix, labels = _load(body, zero_based, None if names is None else len(names))
     n, p = matrix.shape
-    if n == 0:
-        raise InvalidDatasetError("the svmlight body has no rows")
     check_table_shape(n, p + 1, limits, cells=matrix.nnz + int(np.count_nonzero(labels)))
     _check_finite(body, labels, matrix)
     columns = names if names is not None else feature_names(p)
@@ -69,8 +67,6 @@ def parse_svmlight_features(
     """
     matrix, _ = _load(body, zero_based, None if names is None else len(names))
     n, p = matrix.shape
-    if n == 0:
-        raise InvalidDatasetError("the svmlight body has no rows")
     p = max(p, min_columns)
     check_table_shape(n, p, limits, cells=matrix.nnz)
     _check_finite(body, np.zeros(n), matrix)
@@ -80,11 +76,19 @@ def parse_svmlight_features(
 
 
 def _load(body: bytes, zero_based: bool, n_features: int | None) -> tuple[Any, NDArray[np.float64]]:
-    """sklearn's parser on ``body``: (CSR matrix, labels); errors become problems naming the line."""
+    """sklearn's parser on ``body``: (CSR matrix, labels); errors become problems naming the line.
+
+    A body must hold a row and, on some line, an ``index:value`` pair: a body of labels alone (say
+    ``0``) names no feature, and is refused rather than read as one all-zero feature ``x1``.
+    """
     try:
         matrix, labels = _sklearn_load(body, zero_based, n_features)
     except _PARSE_ERRORS:
         raise _syntax_error(body, zero_based, n_features) from None
+    if matrix.shape[0] == 0:
+        raise InvalidDatasetError("the svmlight body has no rows")
+    if matrix.nnz == 0:  # sklearn keeps a stored `k:0`, so this counts pairs, not nonzeros
+        raise InvalidDatasetError("the svmlight body names no feature: every line is a label alone")
     return matrix, np.asarray(labels, dtype=np.float64)
 
 

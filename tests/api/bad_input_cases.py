@@ -363,6 +363,7 @@ SPARSE_UPLOAD_CASES: dict[str, Case] = {
     "svmlight label infinite": svmlight(b"inf 1:2\n", 422, INVALID_DATASET, members={"line": 1}),
     "svmlight empty body": svmlight(b"", 422, INVALID_DATASET),
     "svmlight comments only": svmlight(b"# nothing\n", 422, INVALID_DATASET),
+    "svmlight labels alone": svmlight(b"0\n1\n", 422, INVALID_DATASET),
     "svmlight not utf-8": svmlight(b"1 1:\xff\xfe\n", 422, INVALID_DATASET, members={"line": 1}),
     "svmlight index past max_columns": svmlight(
         b"1 1:1 5000:1\n", 413, "/problems/table-too-large", members={"limit": "max_columns"}
@@ -602,6 +603,7 @@ MODEL_CASES: dict[str, Case] = {
 
 SPARSE_PREDICTION_CASES: dict[str, Case] = {
     "predict svmlight malformed": predict(422, INVALID_DATASET, content=b"1 1:x\n", headers=SVMLIGHT_TYPE),
+    "predict svmlight labels alone": predict(422, INVALID_DATASET, content=b"0\n", headers=SVMLIGHT_TYPE),
     # The diabetes model's features have names of their own: index k is its k-th feature, of 10.
     "predict svmlight index past the model's features": predict(
         422, INVALID_DATASET, content=b"1 1:1\n1 11:1\n", headers=SVMLIGHT_TYPE

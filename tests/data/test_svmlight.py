@@ -137,3 +137,12 @@ def test_parse_svmlight_features_named_by_position() -> None:
     with pytest.raises(InvalidDatasetError) as caught:
         parse_svmlight_features(b"1 2:5\n1 4:1\n", zero_based=False, limits=LIMITS, names=["a", "b", "c"])
     assert caught.value.extensions == {"line": 2}
+
+
+@pytest.mark.parametrize("body", [b"0\n", b"1.5\n-2\n"])
+def test_parse_svmlight_of_labels_alone_is_refused(body: bytes) -> None:
+    with pytest.raises(InvalidDatasetError):
+        parse_svmlight(body, zero_based=False, limits=LIMITS)
+    with pytest.raises(InvalidDatasetError):
+        parse_svmlight_features(body, zero_based=False, limits=LIMITS, names=["a"])
+    assert parse_svmlight(b"1 1:0\n", zero_based=False, limits=LIMITS).names == ("y", "x1")
