@@ -15,9 +15,14 @@ from typing import Any
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+# pyarrow.dataset and pyarrow.pandas_compat: pyarrow.parquet.read_table imports them (with Acero, ORC
+# and Substrait) on its first call, 200-500 ms that every job paid again on its dataset read, each
+# job being a fresh fork. Imported here, the forkserver (it preloads this module) pays that once.
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow  # noqa: E402
+import pyarrow.dataset  # noqa: E402
+import pyarrow.pandas_compat  # noqa: E402
 import scipy  # noqa: E402
 import sklearn  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
