@@ -53,7 +53,9 @@ class Settings(BaseSettings):
 
     # Limits: each answers a problem when exceeded (see the README's table of limits).
     max_rows: int = Field(default=10_000_000, ge=1, description="Rows of one table (413).")
-    max_columns: int = Field(default=100_000, ge=1, description="Columns of one table (413).")
+    # Wide enough for a 100,000-feature text or genomics matrix and its target; a dense table is
+    # bounded by max_cells long before.
+    max_columns: int = Field(default=250_000, ge=1, description="Columns of one table (413).")
     max_cells: int = Field(
         default=200_000_000, ge=1, description="Rows x columns of one table, nonzeros of a sparse one (413)."
     )
