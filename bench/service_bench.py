@@ -722,6 +722,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wide-features", type=int, default=20_000, help="features of the wide CSV upload")
     parser.add_argument("--wide-repeats", type=int, default=3, help="wide uploads (0 skips them)")
     parser.add_argument("--only-wide-upload", action="store_true", help="run the wide upload case only")
+    parser.add_argument(
+        "--wide-fit-repeats",
+        type=int,
+        default=5,
+        help="wide and sparse fit jobs (bench/service_wide.py; 0 skips)",
+    )
     return parser.parse_args(argv)
 
 
@@ -764,6 +770,10 @@ def main(argv: list[str] | None = None) -> None:
     print_report(results, fits, stats)
     if wide is not None:
         print_wide_upload(wide)
+    if args.wide_fit_repeats > 0:
+        from bench import service_wide  # imports this module, so not at the top
+
+        service_wide.main(["--repeats", str(args.wide_fit_repeats), "--seed", str(args.seed)])
 
 
 def main_wide_upload(args: argparse.Namespace) -> None:
