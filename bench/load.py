@@ -34,6 +34,7 @@ from bench.load_clients import (
     REQUEST_TIMEOUT_S,
     RETRY_CAP_S,
     HealthProber,
+    JobEntry,
     Ledger,
     LoadClient,
     Recorder,
@@ -46,6 +47,7 @@ from bench.load_clients import (
 )
 from bench.load_report import LoadReport, format_report
 from bench.load_server import REPO, local_server, problem_lines
+from bench.load_wide import WIDE_FEATURES, make_wide_bodies
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 VERIFY_CONCURRENCY = 20
@@ -128,19 +130,25 @@ async def verify_dataset(
 
 
 async def verify_model(
-    http: httpx.AsyncClient, recorder: Recorder, report: LoadReport, model_id: str, tenant: Tenant
+    http: httpx.AsyncClient, recorder: Recorder, report: LoadReport, model_id: str, entry: JobEntry
 ) -> None:
+    """The model reads back whole (a coefficient per feature it was fitted on) and predicts."""
+    tenant, features = entry.tenant, WIDE_FEATURES if entry.wide else FEATURES
     response = await recorder.call(http, tenant, "GET", f"/v1/models/{model_id}", "GET /v1/models/{id}")
     if response is None or response.status_code != 200:
         report.objects.lose("model", model_id, f"GET answered {response and response.status_code}")
         return
-    body = {"columns": FEATURES, "data": np.zeros((3, len(FEATURES))).tolist()}
+    if len(response.json()["coefficients"]) != len(features):
+        report.objects.lose("model", model_id, f"{len(response.json()['coefficients'])} coefficients")
+        return
+    body = {"columns": features, "data": np.zeros((3, len(features))).tolist()}
     url, endpoint = f"/v1/models/{model_id}/predictions", "POST /v1/models/{id}/predictions"
     response = await recorder.call(http, tenant, "POST", url, endpoint, json=body)
     if response is None or response.status_code != 200 or len(response.json()["predictions"]) != 3:
         report.objects.lose("model", model_id, f"prediction answered {response and response.status_code}")
     else:
         report.objects.models_verified += 1
+        report.objects.wide_models_verified += entry.wide
 
 
 async def verify_objects(
@@ -163,11 +171,12 @@ async def verify_objects(
             objects.lose("job", job_id, "an accepted job answered 404")
     succeeded = [(job_id, e) for job_id, e in ledger.jobs.items() if e.status == "succeeded"]
     objects.models_stored = len(succeeded)
+    objects.wide_models_stored = sum(entry.wide for _, entry in succeeded)
     for job_id, entry in succeeded:
         if entry.model_id is None:
             objects.lose("model", job_id, "a succeeded job without model_id")
         else:
-            checks.append(partial(verify_model, http, recorder, report, entry.model_id, entry.tenant))
+            checks.append(partial(verify_model, http, recorder, report, entry.model_id, entry))
     for _ in range(await bounded(checks, VERIFY_BUDGET_S)):
         objects.lose("object", "-", f"not verified within {VERIFY_BUDGET_S:g} s")
 
@@ -217,8 +226,10 @@ def tally_jobs(ledger: Ledger, report: LoadReport) -> None:
     jobs = report.jobs
     jobs.accepted = len(ledger.jobs)
     for entry in ledger.jobs.values():
+        jobs.wide_accepted += entry.wide
         if entry.status == "succeeded":
             jobs.succeeded += 1
+            jobs.wide_succeeded += entry.wide
         elif entry.status == "failed":
             jobs.failed += 1
             kind = entry.error_type or "(no type)"
@@ -243,10 +254,11 @@ async def run_load(
     report = LoadReport(base_url, clients, duration_s, think_s, started_at=datetime.now(UTC).isoformat())
     recorder, ledger = Recorder(), Ledger()
     to_parquet(*make_table(np.random.default_rng(0)))  # pyarrow's lazy imports, before the clock runs
+    wide = make_wide_bodies()
     pools = http_pools(base_url, clients)
     try:
         users = [
-            LoadClient(i, tenants[i % len(tenants)], pools[i % len(pools)], recorder, ledger)
+            LoadClient(i, tenants[i % len(tenants)], pools[i % len(pools)], recorder, ledger, wide)
             for i in range(clients)
         ]
         with HealthProber(base_url, recorder) as prober:

@@ -22,6 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.load_report import Sample
+from bench.load_wide import (
+    WIDE_FEATURES,
+    WIDE_JOB,
+    WIDE_JOB_SHARE,
+    WIDE_UPLOAD_SHARE,
+    WideBodies,
+    wide_upload_request,
+)
 
 if importlib.util.find_spec("sniffio") is None:
     # httpcore tries `import sniffio` on every request; without sniffio installed each failed
@@ -69,6 +77,7 @@ class JobEntry:
     status: str = "queued"
     model_id: str | None = None
     error_type: str | None = None
+    wide: bool = False  # fitted on a wide dataset (bench/load_wide.py)
 
 
 @dataclass
@@ -78,6 +87,11 @@ class Ledger:
     datasets: dict[str, tuple[Tenant, str]] = field(default_factory=dict)
     jobs: dict[str, JobEntry] = field(default_factory=dict)
     models: dict[str, list[str]] = field(default_factory=dict)
+    wide_models: set[str] = field(default_factory=set)
+
+    def features(self, model_id: str) -> list[str]:
+        """The columns a model was fitted on, which its prediction bodies must carry."""
+        return WIDE_FEATURES if model_id in self.wide_models else FEATURES
 
     def update_job(self, job_id: str, body: dict[str, Any]) -> JobEntry:
         entry = self.jobs[job_id]
@@ -86,6 +100,8 @@ class Ledger:
         entry.error_type = (body.get("error") or {}).get("type")
         if first_success and entry.model_id:
             self.models.setdefault(entry.tenant.name, []).append(entry.model_id)
+            if entry.wide:
+                self.wide_models.add(entry.model_id)
         return entry
 
 
@@ -143,8 +159,8 @@ def make_table(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return X, X @ BETA + rng.standard_normal(N_ROWS)
 
 
-def to_csv(X: np.ndarray, y: np.ndarray | None = None) -> bytes:
-    columns = FEATURES if y is None else [*FEATURES, "y"]
+def to_csv(X: np.ndarray, y: np.ndarray | None = None, features: list[str] = FEATURES) -> bytes:
+    columns = features if y is None else [*features, "y"]
     values = X if y is None else np.column_stack([X, y])
     buffer = io.StringIO()
     np.savetxt(buffer, values, fmt="%.6g", delimiter=",", header=",".join(columns), comments="")
@@ -185,12 +201,20 @@ class LoadClient:
     """One simulated user: loops over weighted actions on its own datasets and jobs until the deadline."""
 
     def __init__(
-        self, index: int, tenant: Tenant, http: httpx.AsyncClient, recorder: Recorder, ledger: Ledger
+        self,
+        index: int,
+        tenant: Tenant,
+        http: httpx.AsyncClient,
+        recorder: Recorder,
+        ledger: Ledger,
+        wide: WideBodies | None = None,
     ) -> None:
         self.index, self.tenant, self.http = index, tenant, http
         self.recorder, self.ledger = recorder, ledger
         self.rng = np.random.default_rng([0, index])
+        self.wide = wide
         self.datasets: list[str] = []
+        self.wide_datasets: list[str] = []
         self.pending: list[str] = []
         self.done: list[str] = []
 
@@ -202,7 +226,7 @@ class LoadClient:
 
     def choose(self) -> Callable[[], Awaitable[None]]:
         action = ACTIONS[self.rng.choice(len(ACTIONS), p=ACTION_WEIGHTS)]
-        if not self.datasets:
+        if not self.datasets and not self.wide_datasets:
             return self.upload
         if action == "submit" and len(self.pending) >= MAX_PENDING_JOBS:
             return self.poll
@@ -229,23 +253,29 @@ class LoadClient:
         return response
 
     async def upload(self) -> None:
-        variant = UPLOADS[self.rng.choice(len(UPLOADS), p=UPLOAD_WEIGHTS)]
-        X, y = make_table(self.rng)
-        name = f"load-{self.index}-{len(self.datasets)}"
-        request = upload_request(variant, X, y, name)
+        name = f"load-{self.index}-{len(self.datasets) + len(self.wide_datasets)}"
+        wide = self.wide is not None and self.rng.random() < WIDE_UPLOAD_SHARE
+        if self.wide is not None and wide:
+            variant, request = wide_upload_request(self.wide, self.rng, name)
+        else:
+            variant = UPLOADS[self.rng.choice(len(UPLOADS), p=UPLOAD_WEIGHTS)]
+            request = upload_request(variant, *make_table(self.rng), name)
         response = await self.call("POST", "/v1/datasets", "POST /v1/datasets", variant=variant, **request)
         if response is not None and response.status_code == 201:
             body = response.json()
-            self.datasets.append(body["id"])
+            (self.wide_datasets if wide else self.datasets).append(body["id"])
             self.ledger.datasets[body["id"]] = (self.tenant, body["sha256"])
 
     async def submit(self) -> None:
-        dataset_id = self.datasets[self.rng.integers(len(self.datasets))]
-        body = {**JOB, "dataset_id": dataset_id, "name": f"load-{self.index}"}
-        response = await self.call("POST", "/v1/jobs", "POST /v1/jobs", json=body)
+        wide = bool(self.wide_datasets) and (not self.datasets or self.rng.random() < WIDE_JOB_SHARE)
+        datasets = self.wide_datasets if wide else self.datasets
+        dataset_id = datasets[self.rng.integers(len(datasets))]
+        body = {**(WIDE_JOB if wide else JOB), "dataset_id": dataset_id, "name": f"load-{self.index}"}
+        variant = "wide" if wide else ""
+        response = await self.call("POST", "/v1/jobs", "POST /v1/jobs", json=body, variant=variant)
         if response is not None and response.status_code == 202:
             job_id = response.json()["id"]
-            self.ledger.jobs[job_id] = JobEntry(self.tenant)
+            self.ledger.jobs[job_id] = JobEntry(self.tenant, wide=wide)
             self.pending.append(job_id)
 
     async def poll(self) -> None:
@@ -262,11 +292,15 @@ class LoadClient:
     async def predict(self) -> None:
         models = self.ledger.models[self.tenant.name]
         model_id = models[self.rng.integers(len(models))]
-        X = self.rng.standard_normal((5, len(FEATURES)))
+        features = self.ledger.features(model_id)
+        wide = "wide-" if features is WIDE_FEATURES else ""
+        X = self.rng.standard_normal((5, len(features)))
         if self.rng.random() < 0.75:
-            request: dict[str, Any] = {"json": {"columns": FEATURES, "data": X.tolist()}, "variant": "json"}
+            body = {"columns": features, "data": X.tolist()}
+            request: dict[str, Any] = {"json": body, "variant": f"{wide}json"}
         else:
-            request = {"content": to_csv(X), "headers": {"Content-Type": "text/csv"}, "variant": "csv"}
+            csv, headers = to_csv(X, features=features), {"Content-Type": "text/csv"}
+            request = {"content": csv, "headers": headers, "variant": f"{wide}csv"}
         url, endpoint = f"/v1/models/{model_id}/predictions", "POST /v1/models/{id}/predictions"
         response = await self.call("POST", url, endpoint, **request)
         if response is not None and response.status_code == 200:

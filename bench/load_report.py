@@ -67,6 +67,8 @@ class JobTally:
     canceled: int = 0
     unfinished: int = 0
     failure_types: dict[str, int] = field(default_factory=dict)
+    wide_accepted: int = 0  # on wide datasets (bench/load_wide.py)
+    wide_succeeded: int = 0
 
 
 @dataclass
@@ -77,6 +79,8 @@ class ObjectTally:
     datasets_verified: int = 0
     models_stored: int = 0
     models_verified: int = 0
+    wide_models_stored: int = 0
+    wide_models_verified: int = 0
     lost_examples: list[dict[str, str]] = field(default_factory=list)
     lost: int = 0
 
@@ -167,7 +171,16 @@ class LoadReport:
             "predictions": ok["POST /v1/models/{id}/predictions", 200],
             "lists": sum(ok[f"GET /v1/{r}", 200] for r in ("datasets", "jobs", "models")),
             "healthz": ok["GET /healthz", 200],
+            "wide uploads": self._wide_count("POST /v1/datasets", 201),
+            "wide jobs": self._wide_count("POST /v1/jobs", 202),
+            "wide predictions": self._wide_count("POST /v1/models/{id}/predictions", 200),
         }
+
+    def _wide_count(self, endpoint: str, status: int) -> int:
+        return sum(
+            s.endpoint == endpoint and s.status == status and s.variant.startswith("wide")
+            for s in self.load_samples()
+        )
 
     def saturated_seconds(self) -> int:
         """Seconds of the load phase in which at least one backpressure answer came back."""
@@ -263,11 +276,12 @@ def _format_outcomes(report: LoadReport) -> list[str]:
         f"p50 {drain['p50_ms']:.1f} ms  p99 {drain['p99_ms']:.1f} ms",
         f"load generator loop lag: p50 {lag['p50_ms']:.1f} ms  p99 {lag['p99_ms']:.1f} ms",
         f"server event-loop lag (its /metrics, load phase): {_bucket_quantiles(report.server_loop_lag)}",
-        f"jobs: accepted {jobs.accepted}, succeeded {jobs.succeeded}, failed {jobs.failed}, "
-        f"canceled {jobs.canceled}, unfinished {jobs.unfinished} (drain {report.drain_s:.1f} s)",
+        f"jobs: accepted {jobs.accepted} ({jobs.wide_accepted} wide), succeeded {jobs.succeeded} "
+        f"({jobs.wide_succeeded} wide), failed {jobs.failed}, canceled {jobs.canceled}, "
+        f"unfinished {jobs.unfinished} (drain {report.drain_s:.1f} s)",
         f"objects: datasets {objects.datasets_verified}/{objects.datasets_stored} verified, models "
-        f"{objects.models_verified}/{objects.models_stored} verified, lost {objects.lost} "
-        f"(verify {report.verify_s:.1f} s)",
+        f"{objects.models_verified}/{objects.models_stored} verified ({objects.wide_models_verified}/"
+        f"{objects.wide_models_stored} wide), lost {objects.lost} (verify {report.verify_s:.1f} s)",
     ]
     lines += [f"  failed job: {kind} x{count}" for kind, count in jobs.failure_types.items()]
     lines += [f"  lost {e['kind']} {e['id']}: {e['reason']}" for e in objects.lost_examples[:5]]
