@@ -8,16 +8,11 @@ model, predicting) fails at once with MemoryError instead of exhausting the mach
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.json_probe import run_json_probe
 
 _PROBE = textwrap.dedent(
     """
@@ -105,18 +100,7 @@ _PROBE = textwrap.dedent(
 
 @pytest.mark.slow
 def test_sparse_dataset_too_large_to_densify_is_fitted_and_predicted_by_the_job_path() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    completed = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    report = json.loads(completed.stdout)
+    report = run_json_probe(_PROBE, timeout_s=280)
     assert "memory_error" not in report, f"densified? {report}"
     assert report["coef_shape"] == [200_000, 1]
     assert report["path"] == 5 and report["path_nonzero_last"] > 0 and report["selected"] > 0

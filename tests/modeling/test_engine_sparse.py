@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from service.modeling.specs import Family
+from tests.json_probe import run_json_probe
 from tests.modeling.engine_checks import EngineProblem, FloatArray, dataset, objective, tight_tol, variant
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # Dense and sparse runs solve the same problem to the same tight tolerance, so their answers may
 # differ by the solver's certified accuracy only. The objective is pinned down far more tightly than
@@ -174,18 +168,7 @@ _MEMORY_PROBE = textwrap.dedent(
 
 @pytest.mark.slow
 def test_large_sparse_design_is_never_densified() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    completed = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _MEMORY_PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    report = json.loads(completed.stdout)
+    report = run_json_probe(_MEMORY_PROBE, timeout_s=240)
     for family in (Family.GAUSSIAN, Family.BINOMIAL):
         result = report[family.value]
         assert "memory_error" not in result, f"{family}: densified? {result}"
