@@ -61,9 +61,8 @@ class GaussianData:
 
 def duality_gap(
     penalty: Penalty, alpha: float, beta: FloatArray, q: FloatArray, rr: float, hdiag: FloatArray
-) -> tuple[float, float]:
-    """Primal minus dual objective at the dual point ``s * v * r`` (s keeps the dual feasible), and
-    the primal objective itself (the gap bounds its distance to the optimum).
+) -> float:
+    """Primal minus dual objective at the dual point ``s * v * r`` (s keeps the dual feasible).
 
     With ``y'`` the target less the held columns' fit, ``sum v r y' = rr + sum_j beta_j q_j`` over
     the penalized columns; the conjugate of each column's penalty-plus-box is in closed form.
@@ -73,24 +72,21 @@ def duality_gap(
     possible improvement, ``violation^2 / (2 h_jj)`` each, is added instead.
     """
     pen = penalty
-    gap, primal = kernels.enet_gap(beta, q, rr, alpha, pen.l1_ratio, pen.factors, pen.lower, pen.upper, hdiag)
-    return float(gap), float(primal)
+    return float(kernels.enet_gap(beta, q, rr, alpha, pen.l1_ratio, pen.factors, pen.lower, pen.upper, hdiag))
 
 
 @dataclass
 class Certificate:
-    """The duality gap of one solution, its primal objective, and whether the gap met the
-    tolerance: ``gap <= tol * sum v y^2`` (scikit-learn's criterion, relative to the null loss).
+    """The duality gap of one solution and whether it met the tolerance: ``gap <= tol * sum v y^2``
+    (scikit-learn's criterion, relative to the null loss).
 
     Not relative to the primal: near saturation the gap overstates the suboptimality by orders of
     magnitude, and certifying ``gap <= tol * primal`` there cost 30x the epochs for no real gain.
     """
 
     gap: float
-    primal: float
     converged: bool
 
     @classmethod
-    def of(cls, gap_and_primal: tuple[float, float], goal: float) -> Certificate:
-        gap, primal = gap_and_primal
-        return cls(gap, primal, gap <= goal)
+    def of(cls, gap: float, goal: float) -> Certificate:
+        return cls(gap, gap <= goal)

@@ -41,7 +41,7 @@ def solve_at(
     relative to the null loss, as ``tol`` is.
     """
     # An untrusted set aims at a fraction of the gap it starts from; a trusted one needs no look.
-    cert = Certificate(np.inf, 1.0, False) if trusted else solver.certificate(alpha, tol)
+    cert = Certificate(np.inf, False) if trusted else solver.certificate(alpha, tol)
     epochs = 0
     while not (cert.converged and epochs > 0) and epochs < max_iter:
         final = FINAL_FRACTION * tol
@@ -52,7 +52,7 @@ def solve_at(
         trusted = not np.any(missed)
         if not trusted:
             working = grow(solver.penalty, solver.q, alpha, working)
-            cert = Certificate(cert.gap, cert.primal, False)
+            cert = Certificate(cert.gap, False)
     return epochs, cert, working
 
 

@@ -152,7 +152,7 @@ class ResidualSolver:
         vr = self.data.v * r
         q_ws = self.data.cols.xt_subset(vr, ws)
         sub = self.penalty.subset(ws)
-        return duality_gap(sub, alpha, self.state.beta[ws], q_ws, float(vr @ r), self.moments[1][ws])[0]
+        return duality_gap(sub, alpha, self.state.beta[ws], q_ws, float(vr @ r), self.moments[1][ws])
 
     def _epochs(
         self, cols: IntArray, lam1: FloatArray, lam2: FloatArray, thresh: float, count: int

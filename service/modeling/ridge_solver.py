@@ -51,7 +51,7 @@ def solve_ridge_path(
     for i, (beta, alpha) in enumerate(zip(coefs, alphas, strict=True)):
         r = data.y - cols.matvec(beta)
         vr = data.v * r
-        gaps[i] = duality_gap(penalty, float(alpha), beta, cols.xt(vr), float(vr @ r), hdiag)[0]
+        gaps[i] = duality_gap(penalty, float(alpha), beta, cols.xt(vr), float(vr @ r), hdiag)
     return PathSolution(
         coef=coefs[:, :, np.newaxis],
         intercept=np.array([[data.intercept(c)] for c in coefs], dtype=np.float64),

@@ -54,9 +54,7 @@ def _dual_scale(q, alpha, l1_ratio, factors, lower, upper):
 
 @njit(cache=True, nogil=True)
 def enet_gap(beta, q, rr, alpha, l1_ratio, factors, lower, upper, hdiag):
-    """``gaussian_engine.duality_gap`` in one pass (see there); beta, q and the rest are (p,).
-
-    Returns the gap and the primal objective it bounds the suboptimality of."""
+    """``gaussian_data.duality_gap`` in one pass (see there); beta, q and the rest are (p,)."""
     ry = rr
     primal = 0.5 * rr
     for j in range(beta.shape[0]):
@@ -81,4 +79,4 @@ def enet_gap(beta, q, rr, alpha, l1_ratio, factors, lower, upper, hdiag):
             viol = _held_violation(q[j], beta[j], lo, hi)
             held += viol * viol / (2.0 * hdiag[j])
     dual = s * ry - 0.5 * s * s * rr - conjugate
-    return max(primal - dual + held, 0.0), primal
+    return max(primal - dual + held, 0.0)
