@@ -590,9 +590,8 @@ def write_results(results: dict[str, Any]) -> Path:
     return path
 
 
-def collect(
-    args: argparse.Namespace, fits: list[FitBench], stats: list[LatencyStats], load_start: tuple[float, ...]
-) -> dict[str, Any]:
+def results_header(args: argparse.Namespace, load_start: tuple[float, ...]) -> dict[str, Any]:
+    """What every service-bench results file starts with: when, where, how loaded, what settings."""
     return {
         "timestamp": datetime.now(UTC).isoformat(),
         "machine": machine_info(),
@@ -600,6 +599,14 @@ def collect(
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         "settings": {**vars(args), "job_options": JOB_OPTIONS, "workers": 1},
         "goal": {"relative": GOAL_RELATIVE, "absolute_s": GOAL_ABSOLUTE_S},
+    }
+
+
+def collect(
+    args: argparse.Namespace, fits: list[FitBench], stats: list[LatencyStats], load_start: tuple[float, ...]
+) -> dict[str, Any]:
+    return {
+        **results_header(args, load_start),
         "fits": [{**asdict(fit), **fit.summary()} for fit in fits],
         "predict": [{**asdict(item), **item.summary()} for item in stats],
     }

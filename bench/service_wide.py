@@ -41,7 +41,7 @@ from bench.service_bench import (
     ServiceRun,
     feature_names,
     job_request,
-    machine_info,
+    results_header,
     running_server,
     service_fit,
 )
@@ -261,12 +261,7 @@ def profile_lines(bench: WideBench) -> list[str]:
 
 def write_results(benches: list[WideBench], args: argparse.Namespace, load_start: tuple[float, ...]) -> Path:
     document = {
-        "timestamp": datetime.now(UTC).isoformat(),
-        "machine": machine_info(),
-        "loadavg_start": [round(x, 2) for x in load_start],
-        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        "settings": {**vars(args), "job_options": JOB_OPTIONS, "workers": 1},
-        "goal": {"relative": GOAL_RELATIVE, "absolute_s": GOAL_ABSOLUTE_S},
+        **results_header(args, load_start),
         "cases": [{**asdict(bench), **bench.summary()} for bench in benches],
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
