@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ import service  # noqa: E402
 from service.artifact import ModelArtifact, describe_model  # noqa: E402
 from service.data.design import Design, DesignSpec  # noqa: E402
 from service.data.sparse_design import build_any_design  # noqa: E402
-from service.data.sparseio import dataset_from_parquet  # noqa: E402
+from service.data.sparseio import dataset_from_bytes  # noqa: E402
 from service.errors import JobCanceledError, ServiceError  # noqa: E402
 from service.modeling import FitSpec, fit_model  # noqa: E402
 from service.store.blobs import DatasetStore, ModelStore  # noqa: E402
@@ -114,7 +115,7 @@ class Checkpoint:
 
 def load_design(data_dir: Path, dataset_id: str, sha256: str, spec: DesignSpec) -> Design:
     """The design of ``spec`` on the stored dataset: dense, or CSC for a sparse dataset."""
-    table = dataset_from_parquet(DatasetStore(data_dir).read(dataset_id, sha256))
+    table = dataset_from_bytes(DatasetStore(data_dir).read(dataset_id, sha256))
     return build_any_design(table, spec)
 
 
@@ -169,6 +170,10 @@ def run_fit_job(task: FitTask, conn: Connection, cancel: Event) -> None:
     """Process entry point: every outcome, good or bad, is one message on `conn`."""
     # Fits yield the CPU to the web process, so health checks and reads stay fast on a saturated pool.
     os.nice(WORKER_NICENESS)
+    # The forkserver's imports left some 200,000 objects that the cyclic collector would walk on
+    # every full collection the job's allocations trigger: 130 ms to pickle a 5,000-feature encoder
+    # instead of 5, and 100 ms more per wide fit. Frozen, they are never walked (nor copied on write).
+    gc.freeze()
     checkpoint = Checkpoint(conn, cancel, task.server_pid)
     try:
         with threadpool_limits(limits=1):

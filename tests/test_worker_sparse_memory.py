@@ -23,7 +23,7 @@ _PROBE = textwrap.dedent(
     from service.artifact import predict
     from service.data.design import DesignSpec
     from service.data.sparse import SparseTable, canonical_csc
-    from service.data.sparseio import sparse_to_parquet
+    from service.data.sparseio import sparse_to_bytes
     from service.data.svmlight import parse_svmlight_features
     from service.data.limits import TableLimits
     from service.modeling import CVSpec, Family, FitSpec, PathSpec, SelectionRule
@@ -44,7 +44,7 @@ _PROBE = textwrap.dedent(
 
     def store(table):
         dataset_id = format(abs(hash(table.n_columns)), "032x")[-32:]
-        digest = DatasetStore(root).save(dataset_id, sparse_to_parquet(table))
+        digest = DatasetStore(root).save(dataset_id, sparse_to_bytes(table))
         return dataset_id, digest.sha256
 
     def fit(table, n_alphas):

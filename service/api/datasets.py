@@ -25,7 +25,7 @@ from service.api.uploads import (
 )
 from service.data.limits import TableLimits, check_table_shape
 from service.data.sparse import SparseTable
-from service.data.sparseio import DatasetFacts, dataset_facts, dataset_to_parquet
+from service.data.sparseio import DatasetFacts, dataset_facts, dataset_to_bytes
 from service.data.table import Table
 from service.store.records import DatasetRecord, new_id, utc_now
 
@@ -93,7 +93,7 @@ def _stored_form(table: Table | SparseTable, limits: TableLimits) -> tuple[bytes
     """
     cells = table.nnz if isinstance(table, SparseTable) else None
     check_table_shape(table.n_rows, table.n_columns, limits, cells=cells)
-    return dataset_to_parquet(table), dataset_facts(table)
+    return dataset_to_bytes(table), dataset_facts(table)
 
 
 @router.post(
@@ -116,9 +116,9 @@ async def create_dataset(
     upload = await parse_upload(
         request, body, limit, name, SvmlightOptions(zero_based, services.table_limits)
     )
-    parquet, facts = await run_in_threadpool(_stored_form, upload.table, services.table_limits)
+    stored, facts = await run_in_threadpool(_stored_form, upload.table, services.table_limits)
     dataset_id = new_id()
-    digest = await run_in_threadpool(services.datasets.save, dataset_id, parquet)
+    digest = await run_in_threadpool(services.datasets.save, dataset_id, stored)
     record = DatasetRecord(
         id=dataset_id,
         name=upload.name,

@@ -16,7 +16,7 @@ from service.artifact import ModelArtifact
 from service.data.csr import parse_csr
 from service.data.parsing import parse_csv, parse_split_json
 from service.data.sparse import SparseTable
-from service.data.sparseio import dataset_from_parquet
+from service.data.sparseio import dataset_from_bytes
 from service.data.svmlight import parse_svmlight_features
 from service.data.table import Table
 from service.errors import UnsupportedMediaTypeError
@@ -39,7 +39,7 @@ Rows = Table | SparseTable
 
 def _stored_dataset(services: Services, dataset_id: str, tenant: str) -> Rows:
     record = services.catalog.get_dataset(dataset_id, tenant=tenant)
-    return dataset_from_parquet(services.datasets.read(record.id, record.sha256))
+    return dataset_from_bytes(services.datasets.read(record.id, record.sha256))
 
 
 def _svmlight_rows(body: bytes, artifact: ModelArtifact, options: SvmlightOptions) -> SparseTable:

@@ -6,7 +6,7 @@ from service.data.encoder import DesignEncoder, FeatureEncoding
 from service.data.parsing import parse_csv, parse_parquet, parse_split_json
 from service.data.spec import FAMILIES, DesignSpec, MissingPolicy, TargetKind
 from service.data.table import Column, ColumnKind, Table
-from service.data.tableio import column_summaries, table_from_parquet, table_to_parquet
+from service.data.tableio import column_summaries, table_from_bytes, table_to_bytes
 
 __all__ = [
     "FAMILIES",
@@ -25,6 +25,6 @@ __all__ = [
     "parse_csv",
     "parse_parquet",
     "parse_split_json",
-    "table_from_parquet",
-    "table_to_parquet",
+    "table_from_bytes",
+    "table_to_bytes",
 ]

@@ -157,6 +157,8 @@ def missing_value_error(name: str, missing: NDArray[np.bool_]) -> InvalidDataErr
 
 
 def _numeric(feature: FeatureEncoding, column: Column, missing: MissingPolicy) -> NDArray[np.float64]:
+    if column.kind is ColumnKind.NUMERIC and not column.n_missing:
+        return column.values  # the common case, without a NaN scan per column of a wide table
     values = column.values if column.kind is ColumnKind.NUMERIC else _numbers_from_text(column)
     absent = np.isnan(values)
     if not absent.any():

@@ -1,14 +1,12 @@
-"""The stored form of a sparse table (Parquet, one row per column), and reading any stored dataset."""
+"""The stored form of a sparse table (Arrow IPC, one row per column), and reading any stored dataset."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from service.data.sparse import SparseTable
@@ -18,7 +16,8 @@ from service.data.tableio import (
     read_stored_arrow,
     table_density,
     table_from_arrow,
-    table_to_parquet,
+    table_to_bytes,
+    write_stored_arrow,
 )
 from service.errors import IntegrityError
 
@@ -29,11 +28,11 @@ ROWS_KEY = b"sparsefit.n_rows"
 _INT32_LIMIT = 2**31 - 1
 
 
-def sparse_to_parquet(table: SparseTable) -> bytes:
-    """Parquet bytes holding ``table`` in CSC form: per column its name, row indices and values.
+def sparse_to_bytes(table: SparseTable) -> bytes:
+    """The stored bytes of ``table`` in CSC form: per column its name, row indices and values.
 
-    A Parquet list column's offsets are the CSC ``indptr``: writing and reading are array copies,
-    and the file is as small as the nonzeros (zstd squeezes the sorted row indices).
+    A list column's offsets are the CSC ``indptr``: writing and reading are array copies, and the
+    file is as small as the nonzeros.
     """
     matrix = table.matrix
     wide = matrix.nnz > _INT32_LIMIT
@@ -45,13 +44,10 @@ def sparse_to_parquet(table: SparseTable) -> bytes:
         {"name": pa.array(table.names, type=pa.string()), "rows": rows, "values": values},
         metadata={SPARSE_KEY: SPARSE_VERSION, ROWS_KEY: str(table.n_rows).encode()},
     )
-    sink = io.BytesIO()
-    # Statistics and dictionaries would only describe row numbers and random values: skipped.
-    pq.write_table(arrow, sink, compression="zstd", use_dictionary=False, write_statistics=False)
-    return sink.getvalue()
+    return write_stored_arrow(arrow)
 
 
-def dataset_from_parquet(data: bytes) -> Table | SparseTable:
+def dataset_from_bytes(data: bytes) -> Table | SparseTable:
     """The stored dataset in ``data``: a dense :class:`Table` or a :class:`SparseTable`.
 
     Raises :class:`IntegrityError` when ``data`` is neither form as this service writes it.
@@ -86,9 +82,9 @@ def _sparse_from_arrow(arrow: pa.Table, n_rows: int) -> SparseTable:
     return SparseTable(tuple(names.to_pylist()), matrix)
 
 
-def dataset_to_parquet(table: Table | SparseTable) -> bytes:
+def dataset_to_bytes(table: Table | SparseTable) -> bytes:
     """The stored form of either kind of table."""
-    return sparse_to_parquet(table) if isinstance(table, SparseTable) else table_to_parquet(table)
+    return sparse_to_bytes(table) if isinstance(table, SparseTable) else table_to_bytes(table)
 
 
 @dataclass(frozen=True)

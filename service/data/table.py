@@ -42,7 +42,7 @@ def is_none(values: NDArray[Any]) -> NDArray[np.bool_]:
     return mask
 
 
-def _frozen(values: NDArray[Any]) -> NDArray[Any]:
+def frozen(values: NDArray[Any]) -> NDArray[Any]:
     # Columns are shared between the table, the design and the caches of other layers: a read-only
     # array turns an accidental in-place edit into an error instead of silently corrupted data.
     values.flags.writeable = False
@@ -75,7 +75,7 @@ class Column:
     def numeric(cls, name: str, values: Iterable[float] | NDArray[Any]) -> Column:
         """A numeric column; NaN marks a missing value. The values are copied."""
         array = np.array(values, dtype=np.float64)
-        return cls(name, ColumnKind.NUMERIC, _frozen(array), int(np.isnan(array).sum()), None)
+        return cls(name, ColumnKind.NUMERIC, frozen(array), int(np.isnan(array).sum()), None)
 
     @classmethod
     def categorical(cls, name: str, values: Sequence[str | None] | NDArray[np.object_]) -> Column:
@@ -85,7 +85,7 @@ class Column:
         array[:] = values
         missing = is_none(array)
         levels = tuple(sorted(set(array[~missing].tolist())))
-        return cls(name, ColumnKind.CATEGORICAL, _frozen(array), int(missing.sum()), levels)
+        return cls(name, ColumnKind.CATEGORICAL, frozen(array), int(missing.sum()), levels)
 
     def missing_mask(self) -> NDArray[np.bool_]:
         """True where the value is missing."""

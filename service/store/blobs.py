@@ -1,4 +1,4 @@
-"""Blob files: uploaded datasets as Parquet and trained models as signed pickles, checksum-verified."""
+"""Blob files: uploaded datasets as Arrow IPC and trained models as signed pickles, checksum-verified."""
 
 from __future__ import annotations
 
@@ -44,7 +44,11 @@ def _read_verified(path: Path, sha256: str) -> bytes:
 
 
 class DatasetStore:
-    """Uploaded tables as ``<root>/datasets/<id>.parquet``."""
+    """Uploaded tables as ``<root>/datasets/<id>.arrow``, or ``<id>.parquet`` if stored before those."""
+
+    SUFFIX = ".arrow"
+    # Datasets were Parquet files until jobs had to read wide tables fast (tableio); they stay readable.
+    LEGACY_SUFFIX = ".parquet"
 
     def __init__(self, root: Path, *, min_free_bytes: int = 0) -> None:
         self.directory = root / "datasets"
@@ -53,21 +57,29 @@ class DatasetStore:
         self.min_free_bytes = min_free_bytes
 
     def path(self, dataset_id: str) -> Path:
-        """Where the dataset's file lives (NotFoundError for a malformed id)."""
-        return _object_path(self.directory, dataset_id, ".parquet")
+        """Where the dataset's file lives: the new file's path unless only a legacy file exists.
+
+        NotFoundError for a malformed id.
+        """
+        path = _object_path(self.directory, dataset_id, self.SUFFIX)
+        legacy = path.with_suffix(self.LEGACY_SUFFIX)
+        return legacy if not path.exists() and legacy.exists() else path
 
     def save(self, dataset_id: str, data: bytes) -> FileDigest:
-        """Write the Parquet bytes atomically; the digest goes into the catalog."""
-        return atomic_write_bytes(self.path(dataset_id), data, min_free_bytes=self.min_free_bytes)
+        """Write the stored bytes atomically; the digest goes into the catalog."""
+        path = _object_path(self.directory, dataset_id, self.SUFFIX)
+        return atomic_write_bytes(path, data, min_free_bytes=self.min_free_bytes)
 
     def read(self, dataset_id: str, sha256: str) -> bytes:
-        """The Parquet bytes; IntegrityError when the file is missing or does not match ``sha256``."""
+        """The stored bytes; IntegrityError when the file is missing or does not match ``sha256``."""
         return _read_verified(self.path(dataset_id), sha256)
 
     def delete(self, dataset_id: str) -> None:
         """Remove the file; a file already gone is fine (a crash may have come between the steps)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path(dataset_id).unlink()
+        path = _object_path(self.directory, dataset_id, self.SUFFIX)
+        for candidate in (path, path.with_suffix(self.LEGACY_SUFFIX)):
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
 
 
 class ModelStore:

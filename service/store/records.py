@@ -47,7 +47,7 @@ UNFINISHED: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNIN
 
 @dataclass(frozen=True)
 class DatasetRecord:
-    """An uploaded table: its shape, column descriptions and the checksum of its Parquet file.
+    """An uploaded table: its shape, column descriptions and the checksum of its stored file.
 
     ``storage`` is ``dense`` or ``sparse``; ``density`` (nonzero cells / cells) is None for a
     dataset stored before densities were recorded.

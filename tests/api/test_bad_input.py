@@ -266,5 +266,5 @@ def test_upload_name_with_path_traversal_is_a_plain_name(
     assert dataset["name"] in ("../../etc/passwd", "../../etc/passwd.csv")
     assert client.get(f"/v1/datasets/{dataset['id']}").json()["name"] == dataset["name"]
     # The only new file is the dataset's own, named by its id inside the data dir.
-    assert set(_file_hashes(root)) - set(before) == {f"data/datasets/{dataset['id']}.parquet"}
+    assert set(_file_hashes(root)) - set(before) == {f"data/datasets/{dataset['id']}.arrow"}
     assert not (root / "etc").exists() and not (root.parent / "etc").exists()

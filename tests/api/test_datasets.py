@@ -22,7 +22,7 @@ def test_create_dataset_csv_reports_columns_and_checksum(client: TestClient, dia
     assert (body["n_rows"], body["n_columns"], body["name"]) == (442, 11, "diabetes")
     assert [c["name"] for c in body["columns"]][-1] == "y"
     assert all(c["kind"] == "numeric" and c["n_missing"] == 0 for c in body["columns"])
-    stored = client.app.state.settings.data_dir / "datasets" / f"{body['id']}.parquet"  # type: ignore[attr-defined]
+    stored = client.app.state.settings.data_dir / "datasets" / f"{body['id']}.arrow"  # type: ignore[attr-defined]
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == body["sha256"]
     assert body["size_bytes"] == stored.stat().st_size
 

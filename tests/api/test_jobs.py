@@ -167,7 +167,7 @@ def test_progress_visible_while_running(client: TestClient) -> None:
 def test_create_job_checks_the_stored_schema_without_reading_the_table(client: TestClient) -> None:
     dataset = upload(client, b"x,m,y\n1,,1\n2,3,2\n3,4,4\n4,5,5\n")
     data_dir: Path = client.app.state.settings.data_dir  # type: ignore[attr-defined]
-    (data_dir / "datasets" / f"{dataset['id']}.parquet").unlink()
+    (data_dir / "datasets" / f"{dataset['id']}.arrow").unlink()
     # The catalog's schema knows that m has a missing value: refused at once, naming it.
     refused = client.post("/v1/jobs", json={"dataset_id": dataset["id"], "target": "y", "cv": None})
     assert refused.status_code == 422, refused.text

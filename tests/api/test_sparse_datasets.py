@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from service.data.sparseio import SPARSE_KEY
+from service.data.tableio import read_stored_arrow
 from tests.conftest import upload
 
 SVMLIGHT = {"Content-Type": "text/x-svmlight"}
@@ -32,7 +31,7 @@ def _names(dataset: dict[str, Any]) -> list[str]:
 
 
 def _stored(client: TestClient, dataset: dict[str, Any]) -> bytes:
-    path = client.app.state.settings.data_dir / "datasets" / f"{dataset['id']}.parquet"  # type: ignore[attr-defined]
+    path = client.app.state.settings.data_dir / "datasets" / f"{dataset['id']}.arrow"  # type: ignore[attr-defined]
     data: bytes = path.read_bytes()
     return data
 
@@ -51,7 +50,7 @@ def test_create_dataset_svmlight_body_is_stored_sparse(client: TestClient) -> No
     )
     stored = _stored(client, dataset)
     assert hashlib.sha256(stored).hexdigest() == dataset["sha256"] and len(stored) == dataset["size_bytes"]
-    assert SPARSE_KEY in (pq.read_schema(pa.BufferReader(stored)).metadata or {})
+    assert SPARSE_KEY in (read_stored_arrow(stored).schema.metadata or {})
     assert client.get(f"/v1/datasets/{dataset['id']}").json() == dataset
     assert client.get("/v1/datasets").json()["items"] == [dataset]
 

@@ -13,11 +13,12 @@ from service.data.sparse import SparseTable, canonical_csc
 from service.data.sparseio import (
     SPARSE_KEY,
     dataset_facts,
-    dataset_from_parquet,
-    dataset_to_parquet,
-    sparse_to_parquet,
+    dataset_from_bytes,
+    dataset_to_bytes,
+    sparse_to_bytes,
 )
 from service.data.table import Table
+from service.data.tableio import read_stored_arrow, write_stored_arrow
 from service.errors import IntegrityError
 
 
@@ -29,7 +30,7 @@ def _table(seed: int = 0, n: int = 50, p: int = 40) -> SparseTable:
 
 def test_sparse_round_trip_is_exact() -> None:
     table = _table()
-    back = dataset_from_parquet(sparse_to_parquet(table))
+    back = dataset_from_bytes(sparse_to_bytes(table))
     assert isinstance(back, SparseTable)
     assert back.names == table.names and back.n_rows == table.n_rows
     assert back.matrix.format == "csc" and back.matrix.indices.dtype == np.int32
@@ -38,13 +39,13 @@ def test_sparse_round_trip_is_exact() -> None:
     np.testing.assert_array_equal(back.matrix.data, table.matrix.data)
 
 
-def test_sparse_to_parquet_is_deterministic() -> None:
-    assert sparse_to_parquet(_table()) == sparse_to_parquet(_table())
+def test_sparse_to_bytes_is_deterministic() -> None:
+    assert sparse_to_bytes(_table()) == sparse_to_bytes(_table())
 
 
-def test_dataset_from_parquet_reads_dense_tables_too() -> None:
+def test_dataset_from_bytes_reads_dense_tables_too() -> None:
     table = parse_csv(b"x,s\n1,u\n0,\n")
-    back = dataset_from_parquet(dataset_to_parquet(table))
+    back = dataset_from_bytes(dataset_to_bytes(table))
     assert isinstance(back, Table) and back.names == ["x", "s"]
 
 
@@ -58,10 +59,28 @@ def test_dataset_facts_of_both_kinds() -> None:
 
 
 def _rewritten(data: bytes, metadata: dict[bytes, bytes]) -> bytes:
-    arrow = pq.read_table(pa.BufferReader(data))
+    return write_stored_arrow(read_stored_arrow(data).replace_schema_metadata(metadata))
+
+
+def _as_parquet(data: bytes) -> bytes:
+    """The stored table in ``data`` as the Parquet file that datasets were stored as before."""
     sink = io.BytesIO()
-    pq.write_table(arrow.replace_schema_metadata(metadata), sink)
+    pq.write_table(read_stored_arrow(data), sink, compression="zstd")
     return sink.getvalue()
+
+
+def test_stored_files_are_arrow_ipc_and_legacy_parquet_files_still_read() -> None:
+    table = _table()
+    stored = sparse_to_bytes(table)
+    assert stored[:6] == b"ARROW1"
+    back = dataset_from_bytes(_as_parquet(stored))
+    assert isinstance(back, SparseTable) and back.names == table.names
+    np.testing.assert_array_equal(back.matrix.toarray(), table.matrix.toarray())
+    dense = parse_csv(b"x,s\n1.5,u\n,\n")
+    dense_back = dataset_from_bytes(_as_parquet(dataset_to_bytes(dense)))
+    assert isinstance(dense_back, Table) and dense_back.names == ["x", "s"]
+    np.testing.assert_array_equal(dense_back.column("x").values, [1.5, np.nan])
+    assert dense_back.column("x").n_missing == 1 and list(dense_back.column("s").values) == ["u", None]
 
 
 @pytest.mark.parametrize(
@@ -74,6 +93,6 @@ def _rewritten(data: bytes, metadata: dict[bytes, bytes]) -> bytes:
     ],
     ids=["future version", "no row count", "wrong row count", "no format key"],
 )
-def test_dataset_from_parquet_refuses_sparse_files_it_did_not_write(metadata: dict[bytes, bytes]) -> None:
+def test_dataset_from_bytes_refuses_sparse_files_it_did_not_write(metadata: dict[bytes, bytes]) -> None:
     with pytest.raises(IntegrityError):
-        dataset_from_parquet(_rewritten(sparse_to_parquet(_table()), metadata))
+        dataset_from_bytes(_rewritten(sparse_to_bytes(_table()), metadata))

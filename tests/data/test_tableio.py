@@ -1,4 +1,4 @@
-"""Tests of the stored Parquet form of a table and of the API column summaries."""
+"""Tests of the stored form of a table (Arrow IPC, Parquet before) and of the API column summaries."""
 
 import io
 
@@ -9,7 +9,7 @@ import pytest
 
 from service.data.parsing import parse_csv
 from service.data.table import Column, Table
-from service.data.tableio import column_summaries, table_from_parquet, table_to_parquet
+from service.data.tableio import column_summaries, table_from_bytes, table_to_bytes, write_stored_arrow
 from service.errors import IntegrityError
 
 
@@ -36,7 +36,7 @@ def test_tableio_round_trip_is_exact() -> None:
         ),
         4,
     )
-    back = table_from_parquet(table_to_parquet(table))
+    back = table_from_bytes(table_to_bytes(table))
     _assert_same(table, back)
     assert back.column("c").levels == ("a", "b")
     assert back.column("ünïcode name").levels == ("", "é", "日本")  # code point order
@@ -44,12 +44,12 @@ def test_tableio_round_trip_is_exact() -> None:
 
 def test_tableio_round_trip_of_a_parsed_csv() -> None:
     table = parse_csv(b"x,s,b\n1,u,true\n,v,\n3,,false\n")
-    _assert_same(table, table_from_parquet(table_to_parquet(table)))
+    _assert_same(table, table_from_bytes(table_to_bytes(table)))
 
 
-def test_table_to_parquet_is_deterministic() -> None:
+def test_table_to_bytes_is_deterministic() -> None:
     table = parse_csv(b"x,s\n1,u\n2,v\n")
-    assert table_to_parquet(table) == table_to_parquet(table)
+    assert table_to_bytes(table) == table_to_bytes(table)
 
 
 def _foreign_parquet() -> bytes:
@@ -58,16 +58,28 @@ def _foreign_parquet() -> bytes:
     return sink.getvalue()
 
 
+def test_stored_numeric_columns_are_read_only_views_with_their_missing_count() -> None:
+    table = parse_csv(b"x,y\n1,2\n,3\n4,\n")
+    back = table_from_bytes(table_to_bytes(table))
+    for name, n_missing in (("x", 1), ("y", 1)):
+        column = back.column(name)
+        assert column.n_missing == n_missing and not column.values.flags.writeable
+    with pytest.raises(ValueError):
+        back.column("x").values[0] = 5.0
+
+
 @pytest.mark.parametrize(
     "data",
     [
         pytest.param(b"not parquet at all", id="garbage"),
         pytest.param(_foreign_parquet(), id="no-sparsefit-metadata"),
+        pytest.param(write_stored_arrow(pa.table({"x": [1.0]})), id="ipc-without-sparsefit-metadata"),
+        pytest.param(b"ARROW1 and then nothing readable", id="truncated-ipc"),
     ],
 )
-def test_table_from_parquet_refuses_what_it_did_not_write(data: bytes) -> None:
+def test_table_from_bytes_refuses_what_it_did_not_write(data: bytes) -> None:
     with pytest.raises(IntegrityError):
-        table_from_parquet(data)
+        table_from_bytes(data)
 
 
 def test_column_summaries_match_the_api_shape() -> None:

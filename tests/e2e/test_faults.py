@@ -115,7 +115,7 @@ def _store_some(server: Server) -> Stored:
 
 def _assert_intact(server: Server, stored: Stored) -> None:
     assert httpx.get(f"{server.base}/v1/datasets/{stored.dataset['id']}").json() == stored.dataset
-    path = server.data_dir / "datasets" / f"{stored.dataset['id']}.parquet"
+    path = server.data_dir / "datasets" / f"{stored.dataset['id']}.arrow"
     assert sha256_of(path) == stored.dataset["sha256"]
     assert httpx.get(f"{server.base}/v1/models/{stored.model['id']}").json() == stored.model
     assert predict(server, stored.model["id"], stored.dataset["id"]).json() == stored.prediction
@@ -199,7 +199,7 @@ def _check_datasets(server: Server, acknowledged: list[dict[str, Any]], in_fligh
     extra = [item for item in listed if item["id"] not in {d["id"] for d in acknowledged}]
     assert len(extra) <= in_flight, "a dataset appeared that no upload could have stored"
     for item in listed:
-        path = server.data_dir / "datasets" / f"{item['id']}.parquet"
+        path = server.data_dir / "datasets" / f"{item['id']}.arrow"
         assert sha256_of(path) == item["sha256"] == recorded[item["id"]]
         assert (item["n_rows"], item["n_columns"]) in ((442, 11), (400, 801))
     return len(listed), len(extra)
@@ -459,11 +459,11 @@ def test_file_size_limit_fails_large_upload_mid_write_and_leaves_nothing_partial
     try:
         server.start()
         small = post_csv(server, DIABETES)
-        parquet_files = sorted((server.data_dir / "datasets").iterdir())
-        # The wide table's Parquet file is about 2.6 MB, so its write fails part-way with EFBIG.
+        stored_files = sorted((server.data_dir / "datasets").iterdir())
+        # The wide table's stored file is over 1 MiB, so its write fails part-way with EFBIG.
         assert_problem(post_raw(server, wide_csv()), 507, "/problems/insufficient-storage")
         assert httpx.get(f"{server.base}/v1/datasets").json() == {"items": [small], "total": 1}
-        assert sorted((server.data_dir / "datasets").iterdir()) == parquet_files
+        assert sorted((server.data_dir / "datasets").iterdir()) == stored_files
         assert temp_files(server.data_dir) == []
         assert httpx.get(f"{server.base}/readyz").status_code == 200
         assert post_raw(server, DIABETES).status_code == 201

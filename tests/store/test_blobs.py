@@ -39,10 +39,21 @@ def _flip_last_byte(path: Path) -> None:
 def test_dataset_store_round_trip(tmp_path: Path) -> None:
     store = DatasetStore(tmp_path)
     dataset_id = new_id()
-    digest = store.save(dataset_id, b"PAR1 pretend parquet PAR1")
-    assert store.path(dataset_id) == tmp_path / "datasets" / f"{dataset_id}.parquet"
-    assert digest.sha256 == hashlib.sha256(b"PAR1 pretend parquet PAR1").hexdigest()
-    assert store.read(dataset_id, digest.sha256) == b"PAR1 pretend parquet PAR1"
+    digest = store.save(dataset_id, b"ARROW1 pretend arrow")
+    assert store.path(dataset_id) == tmp_path / "datasets" / f"{dataset_id}.arrow"
+    assert digest.sha256 == hashlib.sha256(b"ARROW1 pretend arrow").hexdigest()
+    assert store.read(dataset_id, digest.sha256) == b"ARROW1 pretend arrow"
+
+
+def test_dataset_store_reads_and_deletes_legacy_parquet_files(tmp_path: Path) -> None:
+    store = DatasetStore(tmp_path)
+    dataset_id = new_id()
+    legacy = tmp_path / "datasets" / f"{dataset_id}.parquet"
+    legacy.write_bytes(b"PAR1 stored before PAR1")
+    assert store.path(dataset_id) == legacy
+    assert store.read(dataset_id, hashlib.sha256(b"PAR1 stored before PAR1").hexdigest()).startswith(b"PAR1")
+    store.delete(dataset_id)
+    assert not legacy.exists()
 
 
 def test_dataset_store_read_rejects_checksum_mismatch(tmp_path: Path) -> None:
@@ -178,7 +189,7 @@ def test_sweep_temp_files_removes_only_temp_files(tmp_path: Path) -> None:
     datasets.save(dataset_id, b"keep me")
     models.save(model_id, "keep me too")
     stray = [
-        tmp_path / "datasets" / f".{dataset_id}.parquet.abc.tmp",
+        tmp_path / "datasets" / f".{dataset_id}.arrow.abc.tmp",
         tmp_path / "models" / ".m.joblib.x.tmp",
     ]
     for path in stray:

@@ -24,7 +24,7 @@ from service.api.schemas import JobCreate
 from service.app import create_app
 from service.config import Settings
 from service.data.parsing import parse_csv
-from service.data.tableio import table_to_parquet
+from service.data.tableio import table_to_bytes
 from service.errors import InsufficientStorageError, ServiceError, StoreUnavailableError
 from service.store import Catalog, DatasetStore, atomic_write, atomic_write_bytes, new_id
 from service.store.atomic import DigestingWriter, probe_writable
@@ -74,7 +74,7 @@ def _file_hashes(directory: Path) -> dict[str, str]:
     return {
         str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.suffix in (".parquet", ".joblib")
+        if p.is_file() and p.suffix in (".arrow", ".joblib")
     }
 
 
@@ -233,7 +233,7 @@ def test_catalog_constraint_errors_are_not_storage_problems(
 
 def _fit_task(data_dir: Path, diabetes_csv: bytes, min_free_bytes: int) -> FitTask:
     dataset_id = new_id()
-    digest = DatasetStore(data_dir).save(dataset_id, table_to_parquet(parse_csv(diabetes_csv)))
+    digest = DatasetStore(data_dir).save(dataset_id, table_to_bytes(parse_csv(diabetes_csv)))
     job = JobCreate.model_validate({"dataset_id": dataset_id, "target": "y", "path": {"n_alphas": 5}})
     return FitTask(
         job_id=new_id(),
@@ -368,7 +368,7 @@ def test_catalog_read_only_refuses_writes_keeps_reads_and_is_not_ready(
         response = _post_csv(api, diabetes_csv)
         job = api.post("/v1/jobs", json={"dataset_id": stored["id"], "target": "y"})
         ready = api.get("/readyz")
-        assert _snapshot(api, settings.data_dir) == before  # the orphaned Parquet file was removed
+        assert _snapshot(api, settings.data_dir) == before  # the orphaned dataset file was removed
     finally:
         conn.execute("PRAGMA query_only = OFF")
     assert response.status_code == 503 and response.json()["type"] == "/problems/store-unavailable"
