@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.load_attackers import AttackMix
 from bench.load_clients import (
     FEATURES,
     FINISHED,
@@ -248,8 +249,13 @@ async def run_load(
     *,
     think_s: float = DEFAULT_THINK_S,
     drain_s: float = 120.0,
+    attackers: int = 0,
 ) -> LoadReport:
-    """The whole test against a running server: load, drain the jobs, verify, check tenancy."""
+    """The whole test against a running server: load, drain the jobs, verify, check tenancy.
+
+    ``attackers`` connections (bench/load_attackers.py) send oversized bodies without a key and huge
+    headers through the load phase, beside the users.
+    """
     tenants = parse_tenants(api_keys)
     report = LoadReport(base_url, clients, duration_s, think_s, started_at=datetime.now(UTC).isoformat())
     recorder, ledger = Recorder(), Ledger()
@@ -262,7 +268,9 @@ async def run_load(
             for i in range(clients)
         ]
         with HealthProber(base_url, recorder) as prober:
-            await load_phase(users, report, recorder)
+            with AttackMix(base_url, attackers, recorder) as attacks:
+                await load_phase(users, report, recorder)
+            report.attacks = attacks.samples
             started = time.monotonic()
             await drain_jobs(pools[0], recorder, ledger, drain_s)
             report.drain_s = time.monotonic() - started
@@ -323,6 +331,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--think", type=float, default=DEFAULT_THINK_S, help="mean pause between actions")
     parser.add_argument("--drain", type=float, default=120.0, help="bound on waiting for accepted jobs")
     parser.add_argument("--workers", type=int, default=2, help="SPARSEFIT_WORKERS of the started server")
+    parser.add_argument(
+        "--attackers", type=int, default=3, help="connections attacking beside the users (0: none)"
+    )
     return parser.parse_args(argv)
 
 
@@ -344,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     extra: dict[str, Any] = {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
-    options = {"think_s": args.think, "drain_s": args.drain}
+    options = {"think_s": args.think, "drain_s": args.drain, "attackers": args.attackers}
     if args.base_url:
         report = asyncio.run(run_load(args.base_url, args.clients, args.duration, args.api_keys, **options))
     else:

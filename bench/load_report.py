@@ -12,6 +12,9 @@ HEALTH_GOAL_MS = 100.0
 # Answers that tell a client to come back later: expected under load, never errors.
 BACKPRESSURE = {(503, "/problems/queue-full"), (429, "/problems/too-many-jobs")}
 MAX_EXAMPLES = 20
+# What the server must answer each attack of bench/load_attackers.py: a refusal from the head alone
+# (0: the connection closed without an answer, acceptable for a head too large to answer).
+ATTACK_ANSWERS = {"declared": {401}, "chunked": {401}, "headers": {431, 0}}
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class LoadReport:
     verify_s: float = 0.0
     samples: list[Sample] = field(default_factory=list)
     health: list[Sample] = field(default_factory=list)
+    attacks: list[Sample] = field(default_factory=list)  # bench/load_attackers.py; variant = kind
     loop_lag_s: list[float] = field(default_factory=list)
     # The server's own event-loop lag during the load phase, from its /metrics histogram:
     # {bucket upper bound in seconds: observations}, the difference between two scrapes.
@@ -152,7 +156,7 @@ class LoadReport:
         """Every phase counts: a 500 while verifying is as much a bug as one under load."""
         everything = self.samples + self.health
         return {
-            "server_5xx": [s for s in everything if s.server_error],
+            "server_5xx": [s for s in everything + self.attacks if s.server_error],
             "transport": [s for s in everything if s.status == 0],
             # The tenancy checks expect 401 and 404; what else they get is counted as a leak.
             "unexpected_4xx": [s for s in everything if s.unexpected_4xx and s.phase != "tenancy"],
@@ -182,6 +186,20 @@ class LoadReport:
             for s in self.load_samples()
         )
 
+    def attacks_refused(self) -> int:
+        return sum(s.status in ATTACK_ANSWERS.get(s.variant, set()) for s in self.attacks)
+
+    def attack_table(self) -> dict[str, dict[str, Any]]:
+        """Per kind of attack: the answers it got and how long until it had one."""
+        table: dict[str, dict[str, Any]] = {}
+        for kind in sorted({s.variant for s in self.attacks}):
+            found = [s for s in self.attacks if s.variant == kind]
+            table[kind] = {
+                "answers": dict(Counter(str(s.status or "closed") for s in found).most_common()),
+                **latency_stats([s.latency_s for s in found]),
+            }
+        return table
+
     def saturated_seconds(self) -> int:
         """Seconds of the load phase in which at least one backpressure answer came back."""
         return len({int(s.at_s) for s in self.load_samples() if s.backpressure})
@@ -198,6 +216,10 @@ class LoadReport:
         if self.tenancy.keyed:
             value = f"{self.tenancy.leaks} leaks, no-key answer {self.tenancy.anonymous_status}"
             goals.append(Goal("tenant isolation", value, "0 leaks, 401", self.tenancy.ok))
+        if self.attacks:
+            refused, total = self.attacks_refused(), len(self.attacks)
+            goal = "all (401; 431 or closed for headers)"
+            goals.append(Goal("attacks refused", f"{refused}/{total}", goal, refused == total))
         n_5xx = len(errors["server_5xx"])
         goals += [
             Goal("5xx other than 503", str(n_5xx), "0", n_5xx == 0),
@@ -211,7 +233,7 @@ class LoadReport:
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
-        for key in ("samples", "health", "loop_lag_s"):
+        for key in ("samples", "health", "attacks", "loop_lag_s"):
             del document[key]
         load = self.load_samples()
         document["summary"] = {
@@ -225,6 +247,7 @@ class LoadReport:
             "client_loop_lag": latency_stats(self.loop_lag_s),
             "mix": self.mix(),
             "saturated_seconds": self.saturated_seconds(),
+            "attacks": self.attack_table(),
             "goals": [asdict(g) for g in self.goals()],
         }
         document["error_examples"] = {
@@ -312,11 +335,22 @@ def format_report(report: LoadReport) -> str:
         "latency per endpoint (load phase):",
         *_format_table(endpoint_table(load)),
         *_format_outcomes(report),
+        *_format_attacks(report),
     ]
     goals = report.goals()
     lines += ["checks: " + "; ".join(g.line() for g in goals[:-3])]
     lines += ["goals: " + "; ".join(g.line() for g in goals[-3:])]
     return "\n".join(lines)
+
+
+def _format_attacks(report: LoadReport) -> list[str]:
+    if not report.attacks:
+        return []
+    parts = []
+    for kind, row in report.attack_table().items():
+        answers = ", ".join(f"{status} x{count}" for status, count in row["answers"].items())
+        parts.append(f"{kind}: {answers}, answered in p50 {row['p50_ms']:.0f} ms, max {row['max_ms']:.0f} ms")
+    return ["attackers (no key: 247 MB declared / chunked bodies; 60 MB header): " + "; ".join(parts)]
 
 
 def _bucket_quantiles(buckets: dict[float, float]) -> str:

@@ -12,6 +12,7 @@ def main() -> None:
     import uvicorn
 
     from service.api.auth import KeyConfigError, check_exposure, load_key_ring
+    from service.api.http_protocol import HeadLimits, limited_http_protocol
     from service.app import create_app
     from service.config import Settings
 
@@ -30,6 +31,9 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # httptools with a bound on the request line and header fields (414, 431): on its own it
+        # parses a head of any size, a long one in quadratic time.
+        http=limited_http_protocol(HeadLimits(settings.max_url_bytes, settings.max_header_bytes)),
         timeout_graceful_shutdown=int(max(settings.shutdown_grace_s, 1)),
         # Above httpx's and most pools' 5 s idle expiry: with equal timeouts a client could reuse a
         # connection the server was closing, and see "disconnected without a response".

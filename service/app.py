@@ -17,6 +17,7 @@ import service
 from service.api import datasets, jobs, metrics, models, ops
 from service.api.auth import KeyRing, load_key_ring
 from service.api.deps import ArtifactCache, SchemaCache, Services, require_tenant
+from service.api.gate import RequestGate
 from service.api.metrics import Metrics
 from service.api.problems import INTERNAL_ERROR_RESPONSE, install_problem_handlers, problem_responses
 from service.api.request_context import RequestContext
@@ -39,6 +40,7 @@ def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(settings.data_dir)  # partial files of a crashed write are never objects
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
+    catalog.sweep_idempotency_keys()  # expired keys, and keys whose request died with the last process
     pool = WorkerPool(settings.workers, settings.cancel_grace_s)
     secret = artifact_secret(settings)
     model_store = ModelStore(settings.data_dir, secret=secret, min_free_bytes=settings.min_free_bytes)
@@ -133,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings if settings is not None else Settings()
+    # Added first, so it runs inside RequestContext: a refused request still has an id and is counted.
+    app.add_middleware(RequestGate)
     app.add_middleware(RequestContext)
     install_problem_handlers(app)
     # Every /v1 route needs the caller's tenant, so a missing key is a 401 even where the route itself

@@ -66,6 +66,29 @@ class Settings(BaseSettings):
     max_queued_jobs_per_tenant: int = Field(
         default=50, ge=1, description="Queued jobs of one tenant beyond this answer 429."
     )
+    # A 100,000-column table's summaries are 6 MB of JSON: documents show the first columns, and
+    # GET /v1/datasets/{id}/columns pages through all of them.
+    dataset_document_columns: int = Field(
+        default=1000, ge=1, description="Column summaries in one dataset's document (the rest are paged)."
+    )
+    dataset_list_columns: int = Field(
+        default=100,
+        ge=0,
+        description="Column summaries per dataset in GET /v1/datasets (the rest are paged).",
+    )
     min_free_bytes: int = Field(
         default=64 * 1024 * 1024, ge=0, description="Writes are refused (507) below this much free disk."
+    )
+
+    # The HTTP edge (issue 11): what a request may send before any of it is read or parsed. An upload
+    # (POST /v1/datasets, a CSV or svmlight prediction body) keeps max_body_bytes; any other body is
+    # JSON and is held to max_json_bytes. Head limits bound the parser's work on one connection.
+    max_json_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Size limit of a body that is not an upload (413)."
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Header fields of one request, names and values (431)."
+    )
+    max_url_bytes: int = Field(
+        default=8 * 1024, ge=256, description="Request target (path and query string) of one request (414)."
     )

@@ -84,6 +84,30 @@ class PayloadTooLargeError(ServiceError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class UrlTooLongError(ServiceError):
+    """A request target (path and query string) over the limit; refused before the app sees it."""
+
+    type = "/problems/url-too-long"
+    title = "URL too long"
+    status = HTTPStatus.REQUEST_URI_TOO_LONG
+
+
+class HeadersTooLargeError(ServiceError):
+    """Request header fields over the limit; refused before they are parsed whole."""
+
+    type = "/problems/headers-too-large"
+    title = "Request header fields too large"
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+
+
+class MalformedRequestError(ServiceError):
+    """Bytes the HTTP parser cannot read as a request; the connection is closed after the answer."""
+
+    type = "/problems/malformed-request"
+    title = "Malformed HTTP request"
+    status = HTTPStatus.BAD_REQUEST
+
+
 class TableTooLargeError(ServiceError):
     """A table with more rows, columns or cells than the service's limits allow."""
 
@@ -115,6 +139,30 @@ class JobFinishedError(ServiceError):
 class JobNotFinishedError(ServiceError):
     type = "/problems/job-not-finished"
     title = "Job still queued or running"
+    status = HTTPStatus.CONFLICT
+
+
+class DatasetInUseError(ServiceError):
+    """A dataset that a queued or running job will read: deleting it would fail that job later."""
+
+    type = "/problems/dataset-in-use"
+    title = "Dataset in use by unfinished jobs"
+    status = HTTPStatus.CONFLICT
+
+
+class IdempotencyKeyReusedError(ServiceError):
+    """An Idempotency-Key sent again with another request than the one it was first sent with."""
+
+    type = "/problems/idempotency-key-reused"
+    title = "Idempotency key reused for another request"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class IdempotencyKeyInFlightError(ServiceError):
+    """The first request with this Idempotency-Key has not answered yet; retry after it has."""
+
+    type = "/problems/idempotency-key-in-flight"
+    title = "Request with this idempotency key still in progress"
     status = HTTPStatus.CONFLICT
 
 
@@ -159,6 +207,15 @@ class FitFailedError(ServiceError):
 
     type = "/problems/fit-failed"
     title = "Fit failed"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class NotConvergingError(ServiceError):
+    """A solver stopped making progress on non-finite values (overflow): a job problem, raised
+    within seconds instead of iterating to the job timeout."""
+
+    type = "/problems/not-converging"
+    title = "Solver not converging"
     status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 

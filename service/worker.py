@@ -132,6 +132,8 @@ def design_fit_spec(spec: FitSpec, design: Design) -> FitSpec:
         lower_bounds=constraints.lower_bounds,
         upper_bounds=constraints.upper_bounds,
         column_features=constraints.column_features,
+        # Data the engine refuses (extreme magnitudes) is named by column in the job's problem.
+        column_names=tuple(design.encoder.design_columns),
     )
 
 
@@ -143,7 +145,7 @@ def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
     outcome = fit_model(
         design.X,
         design.y,
-        design_fit_spec(task.fit, design),
+        replace(design_fit_spec(task.fit, design), target_name=task.design.target),
         sample_weight=design.sample_weight,
         fold_ids=design.fold_ids,
         n_classes=None if design.classes is None else len(design.classes),
@@ -160,7 +162,7 @@ def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
     checkpoint(0.99, "saving")
     # atomic_write turns a full or read-only disk into its 507 / 503 problem, which ends the job.
     store = ModelStore(task.data_dir, secret=task.artifact_secret, min_free_bytes=task.min_free_bytes)
-    digest = store.save(task.model_id, artifact)
+    digest = store.save(task.model_id, artifact, tenant=task.tenant)  # signed for this id and tenant
     summary = describe_model(artifact, task.penalty)
     summary["versions"] = versions()
     return FitResult(task.model_id, digest.sha256, digest.size, summary)

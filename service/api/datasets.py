@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import ServicesDep, TenantDep
+from service.api.deps import Services, ServicesDep, TenantDep
+from service.api.idempotency import IdempotencyKey, idempotent
+from service.api.memory import give_back_memory
 from service.api.problems import problem_responses
-from service.api.schemas import DatasetCreate, DatasetList, DatasetRead
+from service.api.schemas import ColumnList, DatasetCreate, DatasetList, DatasetRead
 from service.api.uploads import (
     CSV,
     JSON,
@@ -30,6 +34,9 @@ from service.data.table import Table
 from service.store.records import DatasetRecord, new_id, utc_now
 
 logger = logging.getLogger("service.api")
+# Uploads at least this large give freed memory back to the system after their answer.
+TRIM_AFTER_BYTES = 8 * 1024 * 1024
+
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 UPLOAD_BODY: dict[str, Any] = {
@@ -55,6 +62,7 @@ UPLOAD_BODY: dict[str, Any] = {
     }
 }
 Limit = Annotated[int, Query(ge=1, le=1000)]
+ColumnLimit = Annotated[int, Query(ge=1, le=10_000)]
 # The catalog pages with SQLite, whose integers are 64-bit: a larger offset would be a 500.
 Offset = Annotated[int, Query(ge=0, le=2**63 - 1)]
 ZeroBased = Annotated[
@@ -62,28 +70,44 @@ ZeroBased = Annotated[
 ]
 
 
-def dataset_document(record: DatasetRecord) -> dict[str, Any]:
-    """The DatasetRead of ``record`` as plain JSON values."""
-    return {
+def dataset_document(record: DatasetRecord, shown: int) -> dict[str, Any]:
+    """The DatasetRead of ``record`` as plain JSON values, with its first ``shown`` column summaries.
+
+    A table of at most ``shown`` columns has the document it always had. A wider one's says that its
+    ``columns`` are cut short and where its other columns are paged: a 100,000-column table's
+    summaries were 6 MB in every upload answer, read and list item.
+    """
+    document: dict[str, Any] = {
         "id": record.id,
         "name": record.name,
         "n_rows": record.n_rows,
         "n_columns": record.n_columns,
-        # ColumnRead's `levels` is null for a numeric column; dense tables' summaries leave it out.
-        "columns": [c if "levels" in c else {**c, "levels": None} for c in record.columns],
-        "storage": record.storage,
-        "density": record.density,
-        "size_bytes": record.size_bytes,
-        "sha256": record.sha256,
-        "created_at": record.created_at,
+        "columns": column_reads(record.columns[:shown]),
     }
+    if len(record.columns) > shown:
+        document["columns_truncated"] = True
+        document["columns_url"] = f"/v1/datasets/{record.id}/columns?offset={shown}"
+    document.update(
+        storage=record.storage,
+        density=record.density,
+        size_bytes=record.size_bytes,
+        sha256=record.sha256,
+        created_at=record.created_at,
+    )
+    return document
+
+
+def column_reads(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # ColumnRead's `levels` is null for a numeric column; dense tables' summaries leave it out.
+    return [c if "levels" in c else {**c, "levels": None} for c in summaries]
 
 
 # DatasetRead is written with json, not through pydantic: a wide table's 100,000 column entries
 # took pydantic most of a second to validate twice and encode; json writes them in a few ms. The
 # routes still declare DatasetRead, which is what the OpenAPI document shows.
-def dataset_response(record: DatasetRecord, status_code: int = 200) -> Response:
-    return Response(json.dumps(dataset_document(record)), status_code=status_code, media_type=JSON)
+def dataset_response(record: DatasetRecord, shown: int, status_code: int = 200) -> Response:
+    document = dataset_document(record, shown)
+    return Response(json.dumps(document), status_code=status_code, media_type=JSON)
 
 
 def _stored_form(table: Table | SparseTable, limits: TableLimits) -> tuple[bytes, DatasetFacts]:
@@ -101,7 +125,7 @@ def _stored_form(table: Table | SparseTable, limits: TableLimits) -> tuple[bytes
     status_code=201,
     response_model=DatasetRead,
     openapi_extra=UPLOAD_BODY,
-    responses=problem_responses(413, 415, 422, 503, 507),
+    responses=problem_responses(409, 413, 415, 422, 503, 507),
 )
 async def create_dataset(
     request: Request,
@@ -109,10 +133,19 @@ async def create_dataset(
     tenant: TenantDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
     zero_based: ZeroBased = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Upload a table: CSV, Parquet, svmlight, a multipart file, or JSON rows or CSR (stored sparse)."""
+    body = await read_body(request, services.settings.max_body_bytes)
+    store = partial(_store_upload, request, body, services, tenant, name, zero_based)
+    return await idempotent(request, services, tenant, idempotency_key, body, store)
+
+
+async def _store_upload(
+    request: Request, body: bytes, services: Services, tenant: str, name: str | None, zero_based: bool
+) -> Response:
+    """Parse the upload, store its file and its catalog row; the 201 answer."""
     limit = services.settings.max_body_bytes
-    body = await read_body(request, limit)
     upload = await parse_upload(
         request, body, limit, name, SvmlightOptions(zero_based, services.table_limits)
     )
@@ -139,8 +172,12 @@ async def create_dataset(
         raise
     shape = (record.storage, record.n_rows, record.n_columns)
     logger.info("dataset %s stored %s: %d rows x %d columns", dataset_id, *shape)
-    response = dataset_response(record, status_code=201)
+    response = dataset_response(record, services.settings.dataset_document_columns, status_code=201)
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
+    if len(body) >= TRIM_AFTER_BYTES:
+        # Parsing a wide upload frees hundreds of MB that glibc would keep for good (a 100,000-column
+        # CSV left 0.9 GB behind): handed back once the answer is out.
+        response.background = BackgroundTask(give_back_memory)
     return response
 
 
@@ -148,19 +185,40 @@ async def create_dataset(
 def list_datasets(
     services: ServicesDep, tenant: TenantDep, limit: Limit = 50, offset: Offset = 0
 ) -> Response:
+    """Datasets, newest first; an item shows its first 100 columns at most (`columns_truncated`)."""
     records, total = services.catalog.list_datasets(limit, offset, tenant=tenant)
-    page = {"items": [dataset_document(r) for r in records], "total": total}
+    shown = services.settings.dataset_list_columns
+    page = {"items": [dataset_document(r, shown) for r in records], "total": total}
     return Response(json.dumps(page), media_type=JSON)
 
 
 @router.get("/{dataset_id}", response_model=DatasetRead, responses=problem_responses(404))
 def get_dataset(dataset_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
-    return dataset_response(services.catalog.get_dataset(dataset_id, tenant=tenant))
+    """A dataset; a table of more than 1,000 columns shows its first 1,000 (`columns_truncated`)."""
+    record = services.catalog.get_dataset(dataset_id, tenant=tenant)
+    return dataset_response(record, services.settings.dataset_document_columns)
 
 
-@router.delete("/{dataset_id}", status_code=204, responses=problem_responses(404))
+@router.get("/{dataset_id}/columns", response_model=ColumnList, responses=problem_responses(404))
+def list_dataset_columns(
+    dataset_id: str,
+    services: ServicesDep,
+    tenant: TenantDep,
+    limit: ColumnLimit = 1000,
+    offset: Offset = 0,
+) -> Response:
+    """A page of the dataset's column summaries in table order; `total` is its number of columns."""
+    summaries = services.catalog.get_dataset(dataset_id, tenant=tenant).columns
+    page = {"items": column_reads(summaries[offset : offset + limit]), "total": len(summaries)}
+    return Response(json.dumps(page), media_type=JSON)
+
+
+@router.delete("/{dataset_id}", status_code=204, responses=problem_responses(404, 409))
 def delete_dataset(dataset_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
-    """Delete a dataset; models trained on it keep working (they carry what they need)."""
+    """Delete a dataset; models trained on it keep working (they carry what they need).
+
+    409 `/problems/dataset-in-use` while a queued or running job will read it.
+    """
     services.catalog.delete_dataset(dataset_id, tenant=tenant)
     services.datasets.delete(dataset_id)
     return Response(status_code=204)

@@ -31,14 +31,15 @@ class ArtifactCache:
     _items: OrderedDict[tuple[str, str], ModelArtifact] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def load(self, model_id: str, sha256: str) -> ModelArtifact:
-        """The artifact of model ``model_id`` whose file has checksum ``sha256`` (the catalog's)."""
+    def load(self, model_id: str, sha256: str, tenant: str) -> ModelArtifact:
+        """The artifact of ``tenant``'s model ``model_id`` whose file has checksum ``sha256`` (the
+        catalog's); the file must be signed for that id and tenant."""
         key = (model_id, sha256)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        artifact = self.store.load(model_id, sha256)
+        artifact = self.store.load(model_id, sha256, tenant=tenant)
         if not isinstance(artifact, ModelArtifact):
             raise IntegrityError(f"Model {model_id} is not a Sparsefit model artifact.")
         with self._lock:

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.api.datasets import Limit, Offset
 from service.api.deps import Services, ServicesDep, TenantDep
+from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.job_specs import design_spec, fit_spec, normalised_request
 from service.api.problems import problem_responses
 from service.api.schemas import JOB_EVENT_SCHEMA, JobCreate, JobList, JobRead
+from service.api.uploads import JSON
 from service.data.checks import check_design_columns
 from service.data.limits import check_feature_levels
-from service.data.schema_checks import check_fit_data
+from service.data.schema_checks import check_design_names, check_fit_data
 from service.errors import ValidationError
 from service.store.records import JobRecord, JobStatus, new_id, utc_now
 from service.store.space import ensure_free_space
@@ -91,12 +94,30 @@ def _validate(job: JobCreate, services: Services, tenant: str) -> str:
     _check_fold_count(job, schema.n_rows)
     _check_cv_size(job, services.settings.max_cv_fits)
     check_fit_data(schema, spec)
+    check_design_names(schema, spec)
     return sha256
 
 
-@router.post("", status_code=202, response_model=JobRead, responses=problem_responses(404, 429, 503, 507))
-async def create_job(job: JobCreate, response: Response, services: ServicesDep, tenant: TenantDep) -> JobRead:
+@router.post(
+    "", status_code=202, response_model=JobRead, responses=problem_responses(404, 409, 429, 503, 507)
+)
+async def create_job(
+    job: JobCreate,
+    request: Request,
+    services: ServicesDep,
+    tenant: TenantDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """Validate a fit request and queue it; the answer comes at once, the model when the job ends."""
+    # The body FastAPI parsed the JobCreate from (read once, kept by the request) is what a retry
+    # with the same Idempotency-Key must repeat.
+    body = await request.body()
+    queue = partial(_queue_job, job, services, tenant)
+    return await idempotent(request, services, tenant, idempotency_key, body, queue)
+
+
+async def _queue_job(job: JobCreate, services: Services, tenant: str) -> Response:
+    """Check the request against the stored schema and queue the job; the 202 answer."""
     # Refuse a full queue before validating, which reads the catalog: under load most refused
     # submissions would otherwise pay for checks they cannot use. `submit` checks again.
     services.manager.check_capacity(tenant)
@@ -138,10 +159,10 @@ async def create_job(job: JobCreate, response: Response, services: ServicesDep, 
         dataset_id=job.dataset_id,
         tenant=tenant,
     )
-    await services.manager.submit(record, task)
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    response.headers["Retry-After"] = str(POLL_AFTER_S)
-    return job_read(record)
+    # require_dataset: the dataset may have been deleted since _validate; the insert checks again.
+    await services.manager.submit(record, task, require_dataset=True)
+    headers = {"Location": f"/v1/jobs/{job_id}", "Retry-After": str(POLL_AFTER_S)}
+    return Response(job_read(record).model_dump_json(), 202, headers=headers, media_type=JSON)
 
 
 @router.get("", response_model=JobList, responses=problem_responses(422))

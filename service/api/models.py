@@ -10,11 +10,12 @@ from starlette.concurrency import run_in_threadpool
 from service.api.datasets import Limit, Offset, ZeroBased
 from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.documents import JSON_MEDIA_TYPE, model_json, models_page_json, path_json
+from service.api.prediction_answer import prediction_response
 from service.api.prediction_input import PREDICTION_BODY, prediction_input
 from service.api.problems import problem_responses
 from service.api.schemas import CVRead, ModelList, ModelRead, PathRead, PredictionRead
 from service.api.uploads import SvmlightOptions
-from service.artifact import ModelArtifact, describe_cv, describe_path, predict
+from service.artifact import ModelArtifact, describe_cv, describe_path
 from service.errors import NotFoundError
 from service.plots import cv_svg, path_svg
 
@@ -23,7 +24,8 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 def _load_artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
     # The checksum alone: a wide model's catalog summary is megabytes of JSON this read does not need.
-    return services.artifacts.load(model_id, services.catalog.model_sha256(model_id, tenant=tenant))
+    sha256 = services.catalog.model_sha256(model_id, tenant=tenant)
+    return services.artifacts.load(model_id, sha256, tenant)
 
 
 async def _artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
@@ -131,18 +133,17 @@ async def create_prediction(
         float | None, Query(gt=0, description="Predict at this alpha of the stored path.")
     ] = None,
     zero_based: ZeroBased = False,
-) -> PredictionRead:
+) -> Response:
     """Predict from JSON rows or CSR (columns matched by name), a stored dataset, a CSV or svmlight body.
 
     An svmlight body's features are ``x1`` ... ``xp`` as in an svmlight upload; its labels are ignored.
+    More rows or cells than an upload may have is a 413 naming the limit.
     """
     artifact = await _artifact(services, model_id, tenant)
     options = SvmlightOptions(zero_based, services.table_limits)
     table, chosen_alpha = await prediction_input(request, services, tenant, artifact, alpha, options)
-    result = await run_in_threadpool(predict, artifact, table, chosen_alpha)
-    return PredictionRead(
-        predictions=result.predictions, probabilities=result.probabilities, classes=result.classes
-    )
+    # Predicting and writing the JSON in a thread too: for millions of rows both took seconds on the loop.
+    return await run_in_threadpool(prediction_response, artifact, table, chosen_alpha)
 
 
 @router.delete("/{model_id}", status_code=204, responses=problem_responses(404))

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
+from service.api.prediction_csr import CsrBody, read_csr
+from service.api.prediction_rows import read_split_rows
 from service.api.schemas import PredictionCreate
 from service.api.uploads import CSV, JSON, SVMLIGHT, SvmlightOptions, body_schema, media_type, parse_json_body
 from service.api.uploads import read_body as read_limited_body
 from service.artifact import ModelArtifact
 from service.data.csr import parse_csr
-from service.data.parsing import parse_csv, parse_split_json
+from service.data.limits import TableLimits, check_table_shape
+from service.data.parsing import check_names, parse_csv, parse_split_json
 from service.data.sparse import SparseTable
 from service.data.sparseio import dataset_from_bytes
 from service.data.svmlight import parse_svmlight_features
-from service.data.table import Table
+from service.data.table import Column, Table
 from service.errors import UnsupportedMediaTypeError
 
 PREDICTION_BODY: dict[str, Any] = {
@@ -61,13 +65,27 @@ def _svmlight_rows(body: bytes, artifact: ModelArtifact, options: SvmlightOption
     return parse_svmlight_features(body, zero_based=options.zero_based, limits=options.limits, names=names)
 
 
+def _csv_rows(body: bytes, limits: TableLimits) -> Rows:
+    return _within_limits(parse_csv(body), limits)
+
+
 def _json_rows(spec: PredictionCreate) -> Rows:
     assert spec.columns is not None  # guaranteed by PredictionCreate when there is no dataset_id
     if spec.sparse is not None:
         matrix = spec.sparse
+        if tuple(matrix.shape) == (0, len(spec.columns)):
+            return _no_rows(spec.columns)
         return parse_csr(spec.columns, matrix.shape, matrix.indptr, matrix.indices, matrix.data)
     assert spec.data is not None
+    if not spec.data:
+        return _no_rows(spec.columns)
     return parse_split_json(spec.columns, spec.data)
+
+
+def _no_rows(columns: list[str]) -> Table:
+    """The named columns with no rows: predicting nothing is an empty answer, not an invalid table."""
+    check_names(columns)
+    return Table(tuple(Column.numeric(name, ()) for name in columns), 0)
 
 
 async def prediction_input(
@@ -82,15 +100,44 @@ async def prediction_input(
     kind = media_type(request)
     body = await read_limited_body(request, services.settings.max_body_bytes)
     if kind == CSV:
-        return await run_in_threadpool(parse_csv, body), alpha
+        return await run_in_threadpool(_csv_rows, body, services.table_limits), alpha
     if kind == SVMLIGHT:
         return await run_in_threadpool(_svmlight_rows, body, artifact, options), alpha
     if kind != JSON:
         raise UnsupportedMediaTypeError(
             f"Content-Type {kind or '(none)'} is not accepted; send {JSON}, {CSV} or {SVMLIGHT}."
         )
+    # Parsed in a thread: pydantic took seconds over a 120 MB body, all of them on the event loop.
+    return await run_in_threadpool(_json_input, body, services, tenant, alpha)
+
+
+def _json_input(
+    body: bytes, services: Services, tenant: str, alpha: float | None
+) -> tuple[Rows, float | None]:
+    """A JSON body's rows and alpha: ``columns`` + ``data`` a chunk at a time, any other the ordinary way."""
+    limits = services.table_limits
+    lean = read_split_rows(body, limits)
+    if lean is not None:
+        table, chosen = lean
+        return table, chosen if chosen is not None else alpha
+    csr = read_csr(body)
+    if csr is not None:
+        return _within_limits(_csr_rows(csr), limits), csr.alpha if csr.alpha is not None else alpha
     spec = parse_json_body(PredictionCreate, body)
     chosen = spec.alpha if spec.alpha is not None else alpha
     if spec.dataset_id is not None:
-        return await run_in_threadpool(_stored_dataset, services, spec.dataset_id, tenant), chosen
-    return await run_in_threadpool(_json_rows, spec), chosen
+        return _stored_dataset(services, spec.dataset_id, tenant), chosen
+    return _within_limits(_json_rows(spec), limits), chosen
+
+
+def _csr_rows(csr: CsrBody) -> SparseTable:
+    # parse_csr takes its arrays with np.asarray: numpy arrays go in as they are, not copied.
+    arrays = cast(tuple[Sequence[int], Sequence[int], Sequence[float]], (csr.indptr, csr.indices, csr.data))
+    return parse_csr(csr.columns, csr.shape, *arrays)
+
+
+def _within_limits(rows: Rows, limits: TableLimits) -> Rows:
+    """413 naming the limit for rows to predict beyond what an upload may hold (a design is built of them)."""
+    cells = rows.nnz if isinstance(rows, SparseTable) else None
+    check_table_shape(rows.n_rows, rows.n_columns, limits, cells=cells)
+    return rows

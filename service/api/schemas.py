@@ -9,12 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from service.data.design import MissingPolicy
 from service.modeling import CVMetric, Family, SelectionRule
@@ -22,9 +24,23 @@ from service.store.records import JobStatus
 
 ID_PATTERN = r"^[0-9a-f]{32}$"
 ColumnName = Annotated[str, Field(min_length=1, max_length=1000)]
-PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-PenaltyFactor = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-BoundEnd = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _integer_not_text(value: object) -> object:
+    # Lax pydantic reads "10" (and true) as an integer; a request must send a JSON number. An integral
+    # float (10.0) stays accepted: JSON Schema counts it as an integer.
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer, not a string or boolean")
+    return value
+
+
+# Numbers in a request are JSON numbers: `"alpha": "0.1"` is a 422 naming the field, not 0.1. Floats
+# are pydantic-strict, which still takes an integer (`"alpha": 1`); integers go through the check above.
+NUMBER_ONLY = BeforeValidator(_integer_not_text)
+JsonInt = Annotated[int, NUMBER_ONLY]
+PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+PenaltyFactor = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+BoundEnd = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 
 def _bound_contains_zero(bound: tuple[float | None, float | None]) -> tuple[float | None, float | None]:
@@ -69,19 +85,19 @@ class Problem(BaseModel):
 
 
 class PathCreate(Strict):
-    n_alphas: int = Field(default=100, ge=1, le=1000)
-    alpha_min_ratio: float | None = Field(default=None, gt=0, lt=1)
+    n_alphas: JsonInt = Field(default=100, ge=1, le=1000)
+    alpha_min_ratio: float | None = Field(default=None, gt=0, lt=1, strict=True)
     alphas: list[PositiveFinite] | None = Field(default=None, min_length=1, max_length=1000)
 
 
 class CVCreate(Strict):
-    folds: int = Field(default=10, ge=2, le=1000)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    folds: JsonInt = Field(default=10, ge=2, le=1000)
+    seed: JsonInt = Field(default=0, ge=0, le=2**32 - 1)
     stratify: bool | None = None
     fold_column: ColumnName | None = None
     metric: CVMetric | None = None
     rule: SelectionRule = SelectionRule.ONE_SE
-    l1_ratios: list[Annotated[float, Field(ge=0, le=1)]] | None = Field(
+    l1_ratios: list[Annotated[float, Field(ge=0, le=1, strict=True)]] | None = Field(
         default=None, min_length=1, max_length=20
     )
 
@@ -91,6 +107,7 @@ class SolverCreate(Strict):
         default=None,
         gt=0,
         lt=1,
+        strict=True,
         description=(
             "Convergence tolerance. gaussian: every solution's duality gap is at most tol times the "
             "variance of the target (scikit-learn's criterion), and a full pass of coordinate descent "
@@ -100,7 +117,7 @@ class SolverCreate(Strict):
             "reference-grade coefficients."
         ),
     )
-    max_iter: int = Field(default=100_000, ge=1, le=10_000_000)
+    max_iter: JsonInt = Field(default=100_000, ge=1, le=10_000_000)
 
 
 class JobCreate(Strict):
@@ -114,7 +131,7 @@ class JobCreate(Strict):
     family: Family = Family.GAUSSIAN
     penalty: Penalty = Penalty.LASSO
     alpha: PositiveFinite | None = None
-    l1_ratio: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    l1_ratio: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False, strict=True)
     standardize: bool = True
     fit_intercept: bool = True
     penalty_factors: dict[ColumnName, PenaltyFactor] | None = Field(
@@ -131,9 +148,8 @@ class JobCreate(Strict):
     missing: MissingPolicy = MissingPolicy.ERROR
     path: PathCreate = Field(default_factory=PathCreate)
     cv: CVCreate | None = Field(default_factory=CVCreate)
-    max_features: int | None = Field(
+    max_features: Annotated[int, Field(ge=1), NUMBER_ONLY] | None = Field(
         default=None,
-        ge=1,
         description="Select at most this many features (a categorical counts once): the path stops "
         "early and the CV rule chooses among the alphas that select at most this many (glmnet's dfmax).",
     )
@@ -300,7 +316,21 @@ class DatasetRead(BaseModel):
     name: str | None
     n_rows: int
     n_columns: int
-    columns: list[ColumnRead]
+    columns: list[ColumnRead] = Field(
+        description="The column summaries in table order: all of them, or for a wide table the first "
+        "1,000 of a dataset's document and the first 100 of a list item (SPARSEFIT_DATASET_DOCUMENT_COLUMNS, "
+        "SPARSEFIT_DATASET_LIST_COLUMNS)."
+    )
+    columns_truncated: bool = Field(
+        default=False,
+        description="Present, and true, only when `columns` holds the first columns alone: "
+        "`GET /v1/datasets/{id}/columns` pages through all of them.",
+    )
+    columns_url: str | None = Field(
+        default=None,
+        description="Present only with `columns_truncated`: the page of columns that starts with the "
+        "first one not shown.",
+    )
     storage: Literal["dense", "sparse"] = Field(
         description="How the table is stored: `sparse` for svmlight and CSR uploads (never densified)."
     )
@@ -315,6 +345,13 @@ class DatasetRead(BaseModel):
 
 class DatasetList(BaseModel):
     items: list[DatasetRead]
+    total: int
+
+
+class ColumnList(BaseModel):
+    """A page of a dataset's column summaries; `total` is the number of columns."""
+
+    items: list[ColumnRead]
     total: int
 
 

@@ -161,9 +161,16 @@ def _finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# The engine's floor (service.modeling.validation.MIN_PENALTY_FACTOR, which data may not import): a
+# factor of 1e-320 made alpha_max overflow and the solver spin until the job timeout.
+MIN_PENALTY_FACTOR = 1e-300
+
+
 def _penalty_factor_problem(value: float) -> str | None:
     if not (_finite_number(value) and value >= 0):
         return "a penalty factor must be a finite number >= 0"
+    if 0 < value < MIN_PENALTY_FACTOR:
+        return f"a penalty factor must be 0 (unpenalized) or at least {MIN_PENALTY_FACTOR:g}"
     return None
 
 

@@ -55,7 +55,18 @@ class DesignEncoder:
         encoder = cls(tuple(_learn_feature(table.column(n), missing) for n in names), missing)
         if not encoder.design_columns:
             raise InvalidDataError("the features give no design columns: every value is missing")
+        encoder.check_unique_design_columns()
         return encoder
+
+    def check_unique_design_columns(self) -> None:
+        """InvalidDataError when two features give a design column of the same name (numeric ``g=a``
+        beside categorical ``g`` with level ``a``): coefficients and paths are keyed by that name."""
+        owners: dict[str, str] = {}
+        for feature in self.features:
+            for name in feature.design_columns:
+                if name in owners:
+                    raise duplicate_design_column_error(name, owners[name], feature.name)
+                owners[name] = feature.name
 
     @property
     def feature_names(self) -> list[str]:
@@ -144,6 +155,17 @@ def _learn_feature(column: Column, missing: MissingPolicy) -> FeatureEncoding:
             column=short(column.name),
         )
     return FeatureEncoding(column.name, column.kind, mean=float(column.values[present].mean()))
+
+
+def duplicate_design_column_error(name: str, first: str, second: str) -> InvalidDataError:
+    """The problem for two features, ``first`` and ``second``, that give the design column ``name``."""
+    return InvalidDataError(
+        f"features {quote(first)} and {quote(second)} both give the design column {quote(name)} "
+        "(a numeric column is named as a categorical column's level is, column=level); leave one "
+        "of them out of features or rename it",
+        design_column=short(name),
+        columns=[short(first), short(second)],
+    )
 
 
 def missing_value_error(name: str, missing: NDArray[np.bool_]) -> InvalidDataError:

@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from numpy.typing import NDArray
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -170,10 +172,15 @@ def _json_numeric(name: str, values: tuple[Any, ...]) -> Column:
     given = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
     non_finite = given & ~np.isfinite(array)
     if non_finite.any():
-        row = first_row(non_finite)
-        raise InvalidDatasetError(
-            f"column {quote(name)} has a non-finite number at row {row}; use null for a missing value",
-            column=short(name),
-            row=row,
-        )
+        raise non_finite_number_error(name, non_finite)
     return Column.numeric(name, array)
+
+
+def non_finite_number_error(name: str, non_finite: NDArray[np.bool_]) -> InvalidDatasetError:
+    """The problem for a non-finite number in a JSON column (JSON says missing with null)."""
+    row = first_row(non_finite)
+    return InvalidDatasetError(
+        f"column {quote(name)} has a non-finite number at row {row}; use null for a missing value",
+        column=short(name),
+        row=row,
+    )

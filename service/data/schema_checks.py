@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.data.encoder import duplicate_design_column_error
 from service.data.schema import DatasetSchema
 from service.data.spec import DesignSpec, MissingPolicy
 from service.data.table import ColumnKind, quote, short
@@ -35,6 +36,27 @@ def check_fit_data(schema: DatasetSchema, spec: DesignSpec) -> None:
         _reject_missing_features(schema, spec)
     else:
         _reject_empty_features(schema, spec)
+
+
+def check_design_names(schema: DatasetSchema, spec: DesignSpec) -> None:
+    """InvalidDataError when two features would give design columns of the same name.
+
+    A categorical feature ``g`` gives ``g=<level>`` per level, a numeric one its own name: a numeric
+    ``g=a`` beside ``g`` with level ``a`` (or two categoricals ``g`` / ``g=a`` with levels ``a=b`` /
+    ``b``) would make two coefficients of one name. Walks the categorical features' levels only.
+    ``spec`` has passed :func:`service.data.checks.check_design_columns`.
+    """
+    owners: dict[str, str] = {}
+    for _, feature in schema.features_to_check(schema.categorical, spec):
+        if not schema.is_categorical(feature):
+            continue
+        for level in schema.levels[feature]:
+            name = f"{feature}={level}"
+            if name in owners:
+                raise duplicate_design_column_error(name, owners[name], feature)
+            if name in schema and schema.is_feature(name, spec) and not schema.is_categorical(name):
+                raise duplicate_design_column_error(name, name, feature)
+            owners[name] = feature
 
 
 def _reject_missing(schema: DatasetSchema, name: str, role: str) -> None:

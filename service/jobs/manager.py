@@ -106,13 +106,17 @@ class JobManager:
                 headers={"Retry-After": "5"},
             )
 
-    async def submit(self, job: JobRecord, task: FitTask) -> JobRecord:
-        """Record a queued job and enqueue it, within the limits of :meth:`check_capacity`."""
+    async def submit(self, job: JobRecord, task: FitTask, *, require_dataset: bool = False) -> JobRecord:
+        """Record a queued job and enqueue it, within the limits of :meth:`check_capacity`.
+
+        ``require_dataset``: NotFoundError unless the job's dataset still exists when it is recorded
+        (checked in the insert's transaction, so a delete of the dataset cannot slip in between).
+        """
         self.check_capacity(task.tenant)
         self._queued_by_tenant[task.tenant] += 1
         self._reserved += 1
         try:
-            await asyncio.to_thread(self._catalog.insert_job, job)
+            await asyncio.to_thread(self._catalog.insert_job, job, require_dataset=require_dataset)
         except BaseException:
             self._queued_by_tenant[task.tenant] -= 1
             raise

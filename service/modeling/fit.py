@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from service.errors import InvalidDataError
 from service.modeling.cv import cross_validate
 from service.modeling.folds import make_folds
 from service.modeling.link import linear_predictor
@@ -15,6 +16,7 @@ from service.modeling.path import FittedPath, SolverInput, alpha_grid, path_resu
 from service.modeling.problem import Problem, build_problem
 from service.modeling.progress import Progress
 from service.modeling.results import Convergence, CVCurve, CVResult, FitOutcome, Selection
+from service.modeling.scaling import check_representable, unscale_outcome
 from service.modeling.selection import best_curve, chosen_index
 from service.modeling.specs import Checkpoint, Family, FitSpec, FloatArray, IntArray
 from service.modeling.validation import check_fold_ids, check_spec, invalid
@@ -46,7 +48,15 @@ def _full_fit(problem: Problem, spec: FitSpec, l1_ratio: float, progress: Progre
         alphas, stage = np.array([spec.alpha], dtype=np.float64), "refit"
     else:
         n, p = problem.X.shape
-        alphas, stage = alpha_grid(spec.path, prepared.alpha_max(l1_ratio), n, p), "path"
+        start = prepared.alpha_max(l1_ratio)
+        if not np.isfinite(start):
+            # Only data at the ends of the double range gets here (the target near 1e308, say):
+            # every alpha of the grid would overflow the solver.
+            raise InvalidDataError(
+                "the largest useful alpha (the target's gradient over the smallest penalty factor) "
+                "overflows; rescale the target or raise the smallest penalty factor"
+            )
+        alphas, stage = alpha_grid(spec.path, start, n, p), "path"
     # glmnet's early stop when the deviance ratio saturates applies to generated grids only.
     saturation = spec.alpha is None and spec.path.alphas is None
     fitted = prepared.solve(l1_ratio, alphas, progress.solve(stage), saturation)
@@ -102,7 +112,11 @@ def fit_model(
     progress = Progress(checkpoint, len(ratios) * (1 + n_folds))
     user_folds = fold_ids is not None
     candidates = [_candidate(problem, spec, r, folds, user_folds, progress, cv_processes) for r in ratios]
-    return _outcome(problem, spec, candidates, folds)
+    outcome = _outcome(problem, spec, candidates, folds)
+    if problem.scaling is not None:
+        outcome = unscale_outcome(outcome, problem.scaling, problem.family == Family.GAUSSIAN)
+    check_representable(outcome, spec.column_names, spec.target_name)
+    return outcome
 
 
 def _choose(spec: FitSpec, candidates: list[_Candidate]) -> tuple[_Candidate, int]:

@@ -13,6 +13,7 @@ from service.modeling.residual_solver import ResidualSolver
 from service.modeling.screening import grow, starting_set, strong_set, violators
 from service.modeling.solution import PathProgress, PathRecorder, PathSolution
 from service.modeling.specs import BoolArray, FloatArray
+from service.modeling.stall import StallGuard
 
 # Covariance updates pay n p^2 once for the Gram matrix and then p per coordinate update instead of n:
 # worth it for a path on a dense, tall design whose Gram matrix fits comfortably in memory.
@@ -43,12 +44,15 @@ def solve_at(
     # An untrusted set aims at a fraction of the gap it starts from; a trusted one needs no look.
     cert = Certificate(np.inf, False) if trusted else solver.certificate(alpha, tol)
     epochs = 0
+    guard = StallGuard("duality gap", alpha)
     while not (cert.converged and epochs > 0) and epochs < max_iter:
         final = FINAL_FRACTION * tol
         target = final if trusted else max(GROWTH_FRACTION * cert.gap / solver.data.goal(1.0), final)
         epochs += max(solver.sweep(working, alpha, target, max_iter - epochs), 1)
         missed = violators(solver.penalty, solver.q, alpha, ~working)
         cert = solver.certificate(alpha, tol)
+        if guard.check(cert.gap):
+            break  # reported not converged, as at max_iter
         trusted = not np.any(missed)
         if not trusted:
             working = grow(solver.penalty, solver.q, alpha, working)

@@ -10,10 +10,14 @@ from service.modeling.gaussian_data import SETTLE, Certificate, GaussianData, du
 from service.modeling.penalty import Penalty
 from service.modeling.screening import indices, violators
 from service.modeling.specs import BoolArray, FloatArray
+from service.modeling.stall import StallGuard
 
 # Between gap checks the kernel runs CHUNK_EPOCHS at first, doubling: an epoch costs |ws| * p
 # flops, far less than the Python around a check.
 CHUNK_EPOCHS = 5
+# Each chunk runs as many epochs as all before it: a gap with no new low over this many chunks has
+# stalled (rounding, or a tolerance below it), and doubling on would run to max_iter.
+STALL_CHUNKS = 3
 
 
 class GramSolver:
@@ -62,6 +66,7 @@ class GramSolver:
         epochs = 0
         chunk = CHUNK_EPOCHS
         settle = thresh = SETTLE * self.data.yy
+        guard = StallGuard("duality gap", alpha, STALL_CHUNKS)
         while epochs < budget:
             chunk = min(chunk, budget - epochs)
             used, worst = kernels.solve_gram(
@@ -70,9 +75,10 @@ class GramSolver:
             epochs += int(used)
             # The full gap is cheap here, but it cannot close while a column outside the working
             # set violates its KKT condition: hand back to the caller to grow the set.
-            if (worst <= settle and self.certificate(alpha, target).converged) or np.any(
-                violators(pen, self.q, alpha, ~working)
-            ):
+            cert = self.certificate(alpha, target)
+            if (worst <= settle and cert.converged) or np.any(violators(pen, self.q, alpha, ~working)):
+                break
+            if guard.check(cert.gap):
                 break
             thresh = 0.0  # settled but not certified: run whole chunks, the gap decides
             chunk *= 2

@@ -16,6 +16,7 @@ from service.modeling.penalty import Penalty
 from service.modeling.screening import grow, indices, starting_set, strong_set, violators
 from service.modeling.solution import PathProgress, PathRecorder, PathSolution
 from service.modeling.specs import BoolArray, Family, FloatArray, IntArray
+from service.modeling.stall import StallGuard
 
 # glmnet's curvature floor (pmin = 1e-5): rows fitted almost perfectly keep a little weight, so
 # the quadratic model stays well posed.
@@ -180,6 +181,8 @@ def solve_at(
     """Newton rounds over the working set until the KKT residual over all columns is at most tol."""
     epochs = 0
     kkt = solver.kkt(alpha)
+    guard = StallGuard("KKT violation", alpha)
+    guard.check(kkt)  # a non-finite start (overflowing data) would otherwise end the loop unnoticed
     # Rounds are capped by max_iter (epochs), not by a count of their own: class-by-class steps on
     # a nearly separable multinomial fit converge linearly and may need many.
     while kkt > tol and epochs < max_iter:
@@ -195,6 +198,8 @@ def solve_at(
         if np.any(missed):
             working = grow(solver.penalty, solver.q, alpha, working)
         kkt = solver.kkt(alpha)
+        if guard.check(kkt):
+            break  # reported not converged, as at max_iter
     return epochs, kkt, kkt <= tol
 
 

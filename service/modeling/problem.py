@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from service.modeling.scaling import Scaling, choose_scaling
 from service.modeling.specs import Family, FitSpec, FloatArray, IntArray
 from service.modeling.validation import (
     check_class_target,
@@ -36,6 +37,12 @@ class Problem:
     upper: FloatArray  # (p,) original scale, >= 0
     max_features: int | None = None
     column_features: IntArray | None = None
+    # X and y as given were divided by these powers of two (see scaling.py); the solver maps alphas.
+    scaling: Scaling | None = None
+
+    @property
+    def target_scale(self) -> float:
+        return 1.0 if self.scaling is None else self.scaling.target
 
     @property
     def width(self) -> int:
@@ -65,6 +72,13 @@ def build_problem(
     else:
         target, k = check_class_target(y, w, spec.family, n_classes)
     factors, lower, upper, features = check_column_options(spec, design.shape[1])
+    gaussian_target = np.asarray(target, dtype=np.float64) if spec.family == Family.GAUSSIAN else None
+    scaling = choose_scaling(design, gaussian_target, spec.standardize, spec.column_names, spec.target_name)
+    if not scaling.identity:
+        design = scaling.design(design)
+        if spec.family == Family.GAUSSIAN:
+            target = target / scaling.target
+        lower, upper = scaling.coefficient_bounds(lower, upper)
     return Problem(
         X=design,
         y=target,
@@ -80,4 +94,5 @@ def build_problem(
         upper=upper,
         max_features=spec.max_features,
         column_features=features,
+        scaling=None if scaling.identity else scaling,
     )

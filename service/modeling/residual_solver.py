@@ -9,6 +9,7 @@ from service.modeling.gaussian_data import SETTLE, Certificate, GaussianData, du
 from service.modeling.penalty import Penalty
 from service.modeling.screening import indices, violators
 from service.modeling.specs import BoolArray, FloatArray, IntArray
+from service.modeling.stall import StallGuard
 
 # Anderson acceleration (Bertrand & Massias; skglm): extrapolate from this many epochs' iterates,
 # once cycling has run ACCELERATE_AFTER epochs without settling.
@@ -121,6 +122,7 @@ class ResidualSolver:
         # costs little more than the set's own, and the caller needs it anyway (KKT, certificate).
         whole = WHOLE_GRADIENT_SHARE * ws.size >= self.known.shape[0]
         epochs = 0
+        guard = StallGuard("duality gap", alpha)
         while epochs < budget:
             chunk = min(ACCELERATE_AFTER, budget - epochs)
             used, worst = self._epochs(ws, lam1, lam2, self.thresh, chunk)
@@ -136,7 +138,7 @@ class ResidualSolver:
                 gap = self.certificate(alpha, target).gap
             else:
                 gap = self._working_gap(ws, alpha)
-            if gap <= goal and worst <= settle:
+            if (gap <= goal and worst <= settle) or guard.check(gap):
                 break
             if gap <= goal:  # certified, but cycling has not settled as glmnet's criterion asks
                 self.thresh = min(self.thresh, settle)

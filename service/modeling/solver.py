@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from service.modeling.path_control import PathControl
 from service.modeling.penalty import Penalty
 from service.modeling.residual_solver import ResidualSolver
 from service.modeling.ridge_solver import closed_form_applies, solve_ridge_path
+from service.modeling.scaling import penalty_units
 from service.modeling.solution import PathProgress, PathSolution
 from service.modeling.specs import Family, FloatArray, IntArray
 
@@ -93,12 +95,14 @@ def alpha_max(
     *,
     center: FloatArray | None = None,
     scale: FloatArray | None = None,
+    target_scale: float = 1.0,
 ) -> float:
     """The smallest alpha at which every penalized coefficient is zero.
 
     ``max_j push_j / pf_j / l1_ratio`` over penalized columns, where push is the loss gradient at the
     null model in the directions the bounds allow. For l1_ratio below 1e-3 (ridge included) the
-    divisor is 1e-3, as glmnet does. Returns 0.0 when no column could move.
+    divisor is 1e-3, as glmnet does. Returns 0.0 when no column could move. ``target_scale``: y is
+    the gaussian target divided by it (see ``solve_path``); alpha_max is that of the original target.
     """
     p = X.shape[1]
     penalty = _penalty(p, l1_ratio, penalty_factors, lower, upper)
@@ -109,7 +113,8 @@ def alpha_max(
     if not np.any(penalized):
         return 0.0
     ratio = push[penalized] / penalty.factors[penalized]
-    return float(np.max(ratio)) / max(l1_ratio, MIN_L1_RATIO_FOR_ALPHA_MAX)
+    # The gradient of the original target is target_scale times this one's.
+    return target_scale * float(np.max(ratio)) / max(l1_ratio, MIN_L1_RATIO_FOR_ALPHA_MAX)
 
 
 def solve_path(
@@ -134,6 +139,7 @@ def solve_path(
     center: FloatArray | None = None,
     scale: FloatArray | None = None,
     moments: RawMoments | None = None,
+    target_scale: float = 1.0,
 ) -> PathSolution:
     """Minimize the objective at each of the decreasing ``alphas``, warm-starting along the path.
 
@@ -154,8 +160,28 @@ def solve_path(
     the weighted variance of y (``dual_gap`` is that gap in objective units); logistic, the largest
     KKT violation is at most ``tol`` (``dual_gap`` holds that violation). ``n_iter`` counts
     coordinate-descent epochs over the working sets.
+
+    ``target_scale`` (gaussian): ``y`` is the target divided by this power of two, and ``alphas``
+    are those of the original target; they are mapped to the scaled problem's (``penalty_units``)
+    and back in the solution's ``alphas``, while coefficients, intercepts and gaps stay those of the
+    scaled problem (``scaling.unscale_outcome`` maps them).
     """
     alphas = np.asarray(alphas, dtype=np.float64)
+    if target_scale != 1.0:
+        l1_ratio, factor = penalty_units(l1_ratio, target_scale)
+        effective = alphas * factor
+        scaled = solve_path(
+            X, y, w, family, l1_ratio, effective, fit_intercept, tol, max_iter, checkpoint,
+            n_classes=n_classes, penalty_factors=penalty_factors, lower=lower, upper=upper,
+            max_features=max_features, column_features=column_features, saturation=saturation,
+            center=center, scale=scale, moments=moments,
+        )  # fmt: skip
+        if scaled.alphas is None:
+            return scaled
+        # The alphas asked for come back exactly as given; only a bisected one is mapped back.
+        given = dict(zip(effective.tolist(), alphas.tolist(), strict=True))
+        solved = np.array([given.get(a, a / factor) for a in scaled.alphas.tolist()], dtype=np.float64)
+        return replace(scaled, alphas=solved)
     p = X.shape[1]
     penalty = _penalty(p, l1_ratio, penalty_factors, lower, upper)
     mean, sd = _standardization(p, center, scale)

@@ -117,6 +117,10 @@ class FitSpec:
     # feature index; None means each column is its own feature).
     max_features: int | None = None
     column_features: tuple[int, ...] | None = None
+    # Names of the design columns and of the target, for the messages of data the fit refuses
+    # (None: columns are named by their index, the target "the target").
+    column_names: tuple[str, ...] | None = None
+    target_name: str | None = None
 
     def solver_tol(self) -> float:
         return default_tol(self.family) if self.tol is None else self.tol

@@ -22,6 +22,13 @@ from service.modeling.specs import (
     PathSpec,
 )
 
+# A nonzero penalty factor below this (1e-320 was one) puts alpha_max, gradient / factor, beyond
+# any double: refused, as at submit (service.data.checks). 0 is the way to leave a column unpenalized.
+MIN_PENALTY_FACTOR = 1e-300
+# Observation weights whose largest lies outside this range are divided by it before they are
+# normalised to sum to n (their sum, or n over it, would overflow).
+WEIGHT_RANGE = (1e-150, 1e150)
+
 
 def invalid(field: str, message: str) -> ValidationError:
     """A ValidationError whose detail and ``errors`` member name the request field at fault."""
@@ -107,6 +114,8 @@ def check_column_options(spec: FitSpec, p: int) -> tuple[FloatArray, FloatArray,
     factors = _column_vector(spec.penalty_factors, p, "penalty_factors", 1.0)
     if not np.all(np.isfinite(factors) & (factors >= 0)):
         raise invalid("penalty_factors", "must be finite and non-negative")
+    if np.any((factors > 0) & (factors < MIN_PENALTY_FACTOR)):
+        raise invalid("penalty_factors", f"must be 0 (unpenalized) or at least {MIN_PENALTY_FACTOR:g}")
     lower = _column_vector(spec.lower_bounds, p, "bounds", -np.inf)
     upper = _column_vector(spec.upper_bounds, p, "bounds", np.inf)
     if np.any(np.isnan(lower) | np.isnan(upper)) or np.any(lower > 0) or np.any(upper < 0):
@@ -130,10 +139,14 @@ def normalized_weights(sample_weight: npt.ArrayLike | None, n: int) -> FloatArra
         raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise invalid("weights_column", "weights must be finite and non-negative")
-    total = float(w.sum())
-    if total <= 0:
+    largest = float(w.max(initial=0.0))
+    if largest <= 0:
         raise invalid("weights_column", "weights must not all be zero")
-    normalized: FloatArray = w * (n / total)
+    if not WEIGHT_RANGE[0] <= largest <= WEIGHT_RANGE[1]:
+        # The sum of weights near 1e308 overflows, and n over that of subnormal ones does: divided
+        # by the largest first, they sum to [1, n]. Ordinary weights are normalised as they were.
+        w = w / largest
+    normalized: FloatArray = w * (n / float(w.sum()))
     return normalized
 
 

@@ -13,8 +13,8 @@ import joblib
 
 from service.errors import IntegrityError, NotFoundError
 from service.store.atomic import FileDigest, atomic_write, atomic_write_bytes, is_temp_file
-from service.store.records import is_valid_id
-from service.store.signing import SigningWriter, verified_payload
+from service.store.records import DEFAULT_TENANT, is_valid_id
+from service.store.signing import Binding, SigningWriter, verified_payload
 
 # A model payload that starts with this is a pickle (protocol 5); any other is a joblib stream (always
 # "\x80..."), as model files were before. Plain pickle writes a wide model's 30 MB path 4x faster
@@ -102,11 +102,12 @@ class ModelStore:
         """Where the model's artifact lives (NotFoundError for a malformed id)."""
         return _object_path(self.directory, model_id, ".joblib")
 
-    def save(self, model_id: str, artifact: object) -> FileDigest:
-        """Pickle ``artifact`` into an atomic, signed file; the digest goes into the catalog."""
+    def save(self, model_id: str, artifact: object, *, tenant: str = DEFAULT_TENANT) -> FileDigest:
+        """Pickle ``artifact`` into an atomic file signed for this id and ``tenant``; the digest goes
+        into the catalog."""
 
         def dump(file: BinaryIO) -> None:
-            signer = SigningWriter(file, self._secret)
+            signer = SigningWriter(file, self._secret, Binding(model_id, tenant))
             signer.write(PICKLE_PREFIX)
             pickle.dump(artifact, signer, protocol=5)
             signer.finish()
@@ -115,15 +116,16 @@ class ModelStore:
         # write that then meets a full disk fails as a 507 all the same.
         return atomic_write(self.path(model_id), dump, min_free_bytes=self.min_free_bytes)
 
-    def load(self, model_id: str, sha256: str) -> object:
+    def load(self, model_id: str, sha256: str, *, tenant: str = DEFAULT_TENANT) -> object:
         """The unpickled artifact, only ever after its bytes matched ``sha256`` and its signature.
 
         Unpickling runs arbitrary code, so a file that does not match the checksum recorded when we
-        wrote it (IntegrityError), or whose HMAC does not verify with our secret (ArtifactRejectedError:
-        someone changed both the file and the catalog, or the file is not ours), is never unpickled.
+        wrote it (IntegrityError), or whose HMAC does not verify with our secret for this id and
+        ``tenant`` (ArtifactRejectedError: someone changed both the file and the catalog, copied
+        another model's file here, or the file is not ours), is never unpickled.
         """
         data = _read_verified(self.path(model_id), sha256)
-        payload = verified_payload(data, self._secret)
+        payload = verified_payload(data, self._secret, Binding(model_id, tenant))
         if payload[: len(PICKLE_PREFIX)] == PICKLE_PREFIX:
             return pickle.loads(payload[len(PICKLE_PREFIX) :])
         return joblib.load(io.BytesIO(payload))

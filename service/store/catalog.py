@@ -7,10 +7,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from service.errors import JobNotFinishedError, NotFoundError, NotReadyError
+from service.errors import DatasetInUseError, JobNotFinishedError, NotFoundError, NotReadyError
+from service.store import idempotency
+from service.store.idempotency import StoredAnswer
 from service.store.records import (
     DEFAULT_TENANT,
     FINISHED,
@@ -43,6 +46,8 @@ T = TypeVar("T")
 
 _UNFINISHED_VALUES = tuple(sorted(status.value for status in UNFINISHED))
 _UNFINISHED_SQL = "status IN (?, ?)"
+# A dataset-in-use problem names at most this many of the jobs that hold the dataset.
+_MAX_LISTED_JOBS = 20
 
 
 class Catalog:
@@ -194,12 +199,34 @@ class Catalog:
         return self._list(DatasetRecord, dataset_from_row, (limit, offset), "tenant = ?", (tenant,))
 
     def delete_dataset(self, dataset_id: str, tenant: str = DEFAULT_TENANT) -> None:
-        """Remove the row (NotFoundError if absent); jobs and models naming it are kept.
+        """Remove the row (NotFoundError if absent); finished jobs and models naming it are kept.
+
+        DatasetInUseError while a queued or running job will read the dataset: its file would be gone
+        when the job starts. The check and the delete are one transaction, and a job is inserted
+        (``insert_job(require_dataset=True)``) only while its dataset exists, in a transaction of its
+        own: a job submitted at the same moment either holds the delete off or finds no dataset.
 
         Delete the row before the file: a crash in between leaves an orphan file, never a row whose
         file is gone.
         """
-        self._delete(DatasetRecord, dataset_id, tenant)
+        with self._transaction() as conn:
+            _check_dataset_in(conn, dataset_id, tenant)
+            users = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM jobs WHERE dataset_id = ? AND tenant = ? AND {_UNFINISHED_SQL} "
+                    "ORDER BY created_at, rowid",
+                    (dataset_id, tenant, *_UNFINISHED_VALUES),
+                )
+            ]
+            if users:
+                raise DatasetInUseError(
+                    f"{len(users)} queued or running job(s) use this dataset, such as {users[0]}; "
+                    "cancel them or wait for them to finish.",
+                    job_ids=users[:_MAX_LISTED_JOBS],
+                    n_jobs=len(users),
+                )
+            conn.execute("DELETE FROM datasets WHERE id = ? AND tenant = ?", (dataset_id, tenant))
 
     # -- models -----------------------------------------------------------------------------------
 
@@ -251,8 +278,13 @@ class Catalog:
 
     # -- jobs -------------------------------------------------------------------------------------
 
-    def insert_job(self, record: JobRecord) -> None:
-        self._insert(record)
+    def insert_job(self, record: JobRecord, *, require_dataset: bool = False) -> None:
+        """Insert a job; with ``require_dataset``, NotFoundError unless its tenant still has its dataset,
+        checked in the same transaction (see :meth:`delete_dataset`)."""
+        with self._transaction() as conn:
+            if require_dataset:
+                _check_dataset_in(conn, record.dataset_id, record.tenant)
+            conn.execute(insert_sql(JobRecord), to_row(record))
 
     def get_job(self, job_id: str, tenant: str = DEFAULT_TENANT) -> JobRecord:
         return self._get(JobRecord, job_from_row, job_id, tenant)
@@ -367,6 +399,28 @@ class Catalog:
             )
         return [row[0] for row in rows]
 
+    # -- idempotency keys (service.store.idempotency) ----------------------------------------------
+
+    def claim_idempotency_key(
+        self, tenant: str, key: str, fingerprint: str, now: datetime | None = None
+    ) -> StoredAnswer | None:
+        """None when the request may run (``key`` is held for it), else the answer to replay."""
+        with self._transaction() as conn:
+            return idempotency.claim(conn, tenant, key, fingerprint, now or datetime.now(UTC))
+
+    def record_idempotent_answer(self, tenant: str, key: str, answer: StoredAnswer) -> None:
+        with self._transaction() as conn:
+            idempotency.record(conn, tenant, key, answer)
+
+    def release_idempotency_key(self, tenant: str, key: str) -> None:
+        with self._transaction() as conn:
+            idempotency.release(conn, tenant, key)
+
+    def sweep_idempotency_keys(self, now: datetime | None = None) -> int:
+        """At start-up: drop expired keys and those a previous process left in flight."""
+        with self._transaction() as conn:
+            return idempotency.sweep(conn, now or datetime.now(UTC))
+
 
 @contextmanager
 def _storage_problems() -> Iterator[None]:
@@ -377,6 +431,13 @@ def _storage_problems() -> Iterator[None]:
         if mapped is None:
             raise
         raise mapped from error
+
+
+def _check_dataset_in(conn: sqlite3.Connection, dataset_id: str, tenant: str) -> None:
+    """Inside an open transaction: NotFoundError unless ``tenant`` has this dataset."""
+    found = conn.execute("SELECT 1 FROM datasets WHERE id = ? AND tenant = ?", (dataset_id, tenant))
+    if found.fetchone() is None:
+        raise NotFoundError("No dataset with this id.")
 
 
 def _job_in(conn: sqlite3.Connection, job_id: str, tenant: str | None = None) -> JobRecord:

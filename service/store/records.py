@@ -27,8 +27,13 @@ def is_valid_id(value: str) -> bool:
 
 def utc_now() -> str:
     """The current time as RFC 3339 UTC with microseconds, e.g. ``2026-11-25T10:40:00.123456Z``."""
+    return utc_text(datetime.now(UTC))
+
+
+def utc_text(moment: datetime) -> str:
+    """``moment`` (timezone-aware) in the catalog's timestamp form, as :func:`utc_now` writes it."""
     # Fixed width, so timestamps sort correctly as strings in SQL.
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class JobStatus(StrEnum):

@@ -10,7 +10,9 @@ import orjson
 
 from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord, ModelText
 
-SCHEMA_VERSION = 2
+# Version 3 added the idempotency_keys table. SCHEMA runs on every open and creates only what is
+# missing, so a catalog of version 1 or 2 gains the table (empty) the first time it is opened.
+SCHEMA_VERSION = 3
 
 # Column names equal the record field names, so rows and records map one to one. No foreign keys:
 # a deleted dataset may still be named by jobs and models, which carry all they need.
@@ -62,6 +64,20 @@ CREATE TABLE IF NOT EXISTS models (
     summary TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS models_tenant_created ON models (tenant, created_at);
+
+-- Answers of POST requests sent with an Idempotency-Key, replayed to a retry (service.store.idempotency).
+-- status is NULL while the first request is still running. Kept a day: swept by created_at.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER,
+    headers TEXT,
+    body BLOB,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
 
 -- Written to and rolled back by the readiness check.
 CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY, checked_at TEXT NOT NULL);

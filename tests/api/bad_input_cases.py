@@ -27,6 +27,7 @@ IdOverride = str | Callable[[str], str]
 CREATE_DATASET = "POST /v1/datasets"
 LIST_DATASETS = "GET /v1/datasets"
 GET_DATASET = "GET /v1/datasets/{dataset_id}"
+LIST_DATASET_COLUMNS = "GET /v1/datasets/{dataset_id}/columns"
 DELETE_DATASET = "DELETE /v1/datasets/{dataset_id}"
 CREATE_JOB = "POST /v1/jobs"
 LIST_JOBS = "GET /v1/jobs"
@@ -456,6 +457,12 @@ DATASET_CASES: dict[str, Case] = {
     "dataset id with slashes": Case(None, raw("GET", "/v1/datasets/..%2F..%2Fetc"), 404, NOT_FOUND),
     "delete dataset id not hex": request(DELETE_DATASET, 404, NOT_FOUND, ids={"dataset_id": "z" * 32}),
     "delete unknown dataset": request(DELETE_DATASET, 404, NOT_FOUND, ids={"dataset_id": UNKNOWN_ID}),
+    "columns of an unknown dataset": request(
+        LIST_DATASET_COLUMNS, 404, NOT_FOUND, ids={"dataset_id": UNKNOWN_ID}
+    ),
+    "columns limit zero": request(LIST_DATASET_COLUMNS, 422, VALIDATION, params={"limit": 0}),
+    "columns limit over 10,000": request(LIST_DATASET_COLUMNS, 422, VALIDATION, params={"limit": 10_001}),
+    "columns offset negative": request(LIST_DATASET_COLUMNS, 422, VALIDATION, params={"offset": -1}),
 }
 
 # Creating jobs: the request, the dataset's columns and its data are all checked before queueing.

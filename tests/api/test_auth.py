@@ -84,6 +84,7 @@ def _acme_objects(client: TestClient, diabetes_csv: bytes) -> dict[str, str]:
 # Every /v1 route with another tenant's ids; each must answer 404 (a body that is otherwise valid).
 CROSS_TENANT: dict[tuple[str, str], Callable[[dict[str, str]], dict[str, Any]]] = {
     ("GET", "/v1/datasets/{dataset_id}"): lambda ids: {},
+    ("GET", "/v1/datasets/{dataset_id}/columns"): lambda ids: {},
     ("DELETE", "/v1/datasets/{dataset_id}"): lambda ids: {},
     ("POST", "/v1/jobs"): lambda ids: {"json": {"dataset_id": ids["dataset_id"], "target": "y"}},
     ("GET", "/v1/jobs/{job_id}"): lambda ids: {"params": {"wait": 0.1}},

@@ -271,6 +271,11 @@ SUMMARIES = [
         pytest.param(
             _spec(penalty_factors={"age": math.nan}), [["body", "penalty_factors", "age"]], id="nan-factor"
         ),
+        pytest.param(
+            _spec(penalty_factors={"age": 1e-320}),
+            [["body", "penalty_factors", "age"]],
+            id="subnormal-factor",
+        ),
         pytest.param(_spec(bounds={"age": (1.0, None)}), [["body", "bounds", "age"]], id="lower-above-zero"),
         pytest.param(_spec(bounds={"sex": (None, -1.0)}), [["body", "bounds", "sex"]], id="upper-below-zero"),
         pytest.param(

@@ -117,3 +117,11 @@ def test_encoder_survives_pickle_and_dict_round_trips() -> None:
 )
 def test_format_number_drops_integer_point_zero(value: float, text: str) -> None:
     assert format_number(value) == text
+
+
+def test_encoder_refuses_features_that_give_one_design_column_twice() -> None:
+    table = parse_split_json(["g=a", "g"], [[1.0, "a"], [2.0, "b"]])
+    with pytest.raises(InvalidDataError) as refused:
+        DesignEncoder.learn(table, ["g=a", "g"], MissingPolicy.ERROR)
+    assert refused.value.extensions == {"design_column": "g=a", "columns": ["g=a", "g"]}
+    assert DesignEncoder.learn(table, ["g"], MissingPolicy.ERROR).design_columns == ["g=a", "g=b"]

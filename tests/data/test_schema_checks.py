@@ -11,7 +11,7 @@ from service.data.design import DesignSpec, MissingPolicy, build_design
 from service.data.limits import check_feature_levels
 from service.data.parsing import parse_split_json
 from service.data.schema import DatasetSchema
-from service.data.schema_checks import check_fit_data
+from service.data.schema_checks import check_design_names, check_fit_data
 from service.data.table import Column, Table
 from service.data.tableio import column_summaries
 from service.errors import InvalidDataError, TooManyLevelsError, ValidationError
@@ -160,3 +160,37 @@ def test_check_feature_levels_points_into_the_feature_list() -> None:
     with pytest.raises(TooManyLevelsError) as info:
         check_feature_levels(_wide(10, levels_at=7), spec, max_levels=2)
     assert info.value.extensions["errors"][0]["loc"] == ["body", "features", 1]
+
+
+CLASH = parse_split_json(
+    ["g=a", "g", "h", "h=b", "y"],
+    [[1.0, "a", "b=c", "c", 1.0], [2.0, "b", "x", "d", 2.0], [3.0, "a", "x", "c", 2.5]],
+)
+
+
+@pytest.mark.parametrize(
+    ("features", "design_column", "columns"),
+    [
+        (None, "g=a", ["g=a", "g"]),  # numeric g=a beside categorical g with level a
+        (("g", "g=a"), "g=a", ["g=a", "g"]),
+        (("h", "h=b"), "h=b=c", ["h", "h=b"]),  # h's level b=c and h=b's level c
+    ],
+)
+def test_check_design_names_refuses_two_features_giving_one_design_column(
+    features: tuple[str, ...] | None, design_column: str, columns: list[str]
+) -> None:
+    spec = DesignSpec("y", features, "gaussian")
+    with pytest.raises(InvalidDataError) as refused:
+        check_design_names(_schema(CLASH), spec)
+    assert refused.value.extensions == {"design_column": design_column, "columns": columns}
+    # build_design, in the job's process, refuses the same features the same way.
+    with pytest.raises(InvalidDataError) as built:
+        build_design(CLASH, spec)
+    assert built.value.extensions["design_column"] == design_column
+
+
+@pytest.mark.parametrize("features", [("g",), ("g=a",), ("g=a", "h"), ("h",), ("h=b", "g")])
+def test_check_design_names_accepts_features_without_a_clash(features: tuple[str, ...]) -> None:
+    spec = DesignSpec("y", features, "gaussian")
+    check_design_names(_schema(CLASH), spec)
+    assert len(set(build_design(CLASH, spec).encoder.design_columns)) > 0

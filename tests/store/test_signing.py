@@ -5,15 +5,26 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 import joblib
 import pytest
 
 from service.errors import ArtifactRejectedError
-from service.store import ModelStore, new_id
-from service.store.signing import SECRET_FILE, load_or_create_secret
+from service.store import ModelStore, atomic_write, new_id
+from service.store.blobs import PICKLE_PREFIX
+from service.store.signing import (
+    MARKER,
+    MARKER_V2,
+    SECRET_FILE,
+    TRAILER_SIZE,
+    Binding,
+    SigningWriter,
+    load_or_create_secret,
+)
 from tests.conftest import Tripwire
 
 SECRET = b"0123456789abcdef0123456789abcdef"
@@ -81,3 +92,61 @@ def test_secret_generated_once_private_and_stable(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert load_or_create_secret(elsewhere) != first  # each data dir gets its own
+
+
+def test_model_store_rejects_genuine_file_copied_over_another_tenants_model(tmp_path: Path) -> None:
+    # The attack of issue 11: a genuine file of acme's model, copied over globex's model file, with
+    # globex's catalog checksum edited to match. Signed for acme's id and tenant, it does not verify.
+    flag = tmp_path / "unpickled.flag"
+    store = ModelStore(tmp_path, secret=SECRET)
+    acme_model, globex_model = new_id(), new_id()
+    store.save(acme_model, Tripwire(flag), tenant="acme")
+    data = store.path(acme_model).read_bytes()
+    store.path(globex_model).write_bytes(data)
+    with pytest.raises(ArtifactRejectedError):
+        store.load(globex_model, _sha256(data), tenant="globex")
+    with pytest.raises(ArtifactRejectedError):  # nor for another model of the same tenant
+        store.load(globex_model, _sha256(data), tenant="acme")
+    # Under its own id, but claimed for another tenant (a catalog row moved between tenants).
+    with pytest.raises(ArtifactRejectedError):
+        store.load(acme_model, _sha256(data), tenant="globex")
+    assert not flag.exists()
+
+
+def test_model_store_new_files_are_version_2_and_load_for_their_id_and_tenant(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path, secret=SECRET)
+    model_id = new_id()
+    digest = store.save(model_id, {"coef": [1.0]}, tenant="acme")
+    assert store.path(model_id).read_bytes().endswith(MARKER_V2)
+    assert store.load(model_id, digest.sha256, tenant="acme") == {"coef": [1.0]}
+
+
+def test_model_store_version_1_file_still_loads_for_its_id(tmp_path: Path) -> None:
+    # A file written before issue 11 binds no id or tenant; it was signed with the secret alone.
+    store = ModelStore(tmp_path, secret=SECRET)
+    model_id = new_id()
+
+    def dump(file: BinaryIO) -> None:
+        signer = SigningWriter(file, SECRET)
+        signer.write(PICKLE_PREFIX)
+        pickle.dump({"coef": [3.0]}, signer, protocol=5)
+        signer.finish()
+
+    digest = atomic_write(store.path(model_id), dump)
+    assert store.path(model_id).read_bytes().endswith(MARKER)
+    assert store.load(model_id, digest.sha256, tenant="acme") == {"coef": [3.0]}
+
+
+def test_model_store_version_2_tag_does_not_pass_as_version_1(tmp_path: Path) -> None:
+    # A version-2 tag covers binding + payload. Were it made with the secret itself, the bytes
+    # binding + payload relabelled as version 1 (which binds nothing) would verify under any id.
+    # Version-2 tags use a key derived from the secret, so no version-1 check accepts them.
+    store = ModelStore(tmp_path, secret=SECRET)
+    model_id, other_id = new_id(), new_id()
+    store.save(model_id, {"coef": [1.0]}, tenant="acme")
+    data = store.path(model_id).read_bytes()
+    payload, tag = data[:-TRAILER_SIZE], data[-TRAILER_SIZE : -len(MARKER_V2)]
+    forged = Binding(model_id, "acme").header() + payload + tag + MARKER
+    store.path(other_id).write_bytes(forged)
+    with pytest.raises(ArtifactRejectedError):
+        store.load(other_id, _sha256(forged), tenant="globex")
