@@ -34,8 +34,10 @@ from service.data.table import Table
 from service.store.records import DatasetRecord, new_id, utc_now
 
 logger = logging.getLogger("service.api")
-# Uploads at least this large give freed memory back to the system after their answer.
+# Uploads this large, or this wide (a Python object per column while parsing), give freed memory
+# back to the system after their answer.
 TRIM_AFTER_BYTES = 8 * 1024 * 1024
+TRIM_AFTER_COLUMNS = 10_000
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -174,7 +176,7 @@ async def _store_upload(
     logger.info("dataset %s stored %s: %d rows x %d columns", dataset_id, *shape)
     response = dataset_response(record, services.settings.dataset_document_columns, status_code=201)
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
-    if len(body) >= TRIM_AFTER_BYTES:
+    if len(body) >= TRIM_AFTER_BYTES or upload.table.n_columns >= TRIM_AFTER_COLUMNS:
         # Parsing a wide upload frees hundreds of MB that glibc would keep for good (a 100,000-column
         # CSV left 0.9 GB behind): handed back once the answer is out.
         response.background = BackgroundTask(give_back_memory)
