@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from typing import Any, cast
@@ -46,7 +47,7 @@ def _stored_dataset(services: Services, dataset_id: str, tenant: str) -> Rows:
     return dataset_from_bytes(services.datasets.read(record.id, record.sha256))
 
 
-def _svmlight_rows(body: bytes, artifact: ModelArtifact, options: SvmlightOptions) -> SparseTable:
+def _svmlight_rows(body: bytes, artifact: ModelArtifact, options: SvmlightOptions) -> Rows:
     """An svmlight body's rows, their features named as the model's are.
 
     When every feature of the model is named ``x<k>`` (an svmlight upload's default names), index k
@@ -56,6 +57,8 @@ def _svmlight_rows(body: bytes, artifact: ModelArtifact, options: SvmlightOption
     named ``columns``, the order of those names.
     """
     names = artifact.encoder.feature_names
+    if not body.strip():  # no line, no row: nothing to predict, as for JSON and a bare CSV header
+        return _no_rows(names)
     indices = [_SVMLIGHT_NAME.fullmatch(name) for name in names]
     if all(m is not None for m in indices):
         width = max((int(m.group(1)) for m in indices if m is not None), default=0)
@@ -66,7 +69,25 @@ def _svmlight_rows(body: bytes, artifact: ModelArtifact, options: SvmlightOption
 
 
 def _csv_rows(body: bytes, limits: TableLimits) -> Rows:
+    names = _header_only(body)
+    if names is not None:
+        return _no_rows(names)
     return _within_limits(parse_csv(body), limits)
+
+
+def _header_only(body: bytes) -> list[str] | None:
+    """The names of a CSV body that is its header line alone (nothing to predict), else None.
+
+    An upload needs rows; a prediction of none is an empty answer, as for JSON. Anything unusual
+    (more lines, bytes that are not UTF-8) is left to the CSV parser and its problems.
+    """
+    line = body.rstrip(b"\r\n")
+    if not line or b"\n" in line:  # the scan stops at the first line end of a body with rows
+        return None
+    try:
+        return next(csv.reader([line.decode("utf-8-sig")]))
+    except (UnicodeDecodeError, csv.Error):
+        return None
 
 
 def _json_rows(spec: PredictionCreate) -> Rows:

@@ -42,3 +42,31 @@ def test_prediction_of_no_rows_still_needs_the_model_columns(client: TestClient)
     assert response.json()["missing"] == ["z"]
     duplicate = client.post(f"/v1/models/{model_id}/predictions", json={"columns": ["x", "x"], "data": []})
     assert duplicate.status_code == 422, duplicate.text
+
+
+def test_a_csv_header_alone_or_an_empty_svmlight_body_predicts_nothing(client: TestClient) -> None:
+    model_id = _model(client, SMALL, "gaussian")
+    for body in (b"z,x\n", b"z,x", b"\xef\xbb\xbfx,z\r\n"):
+        response = client.post(
+            f"/v1/models/{model_id}/predictions", content=body, headers={"Content-Type": "text/csv"}
+        )
+        assert response.status_code == 200, (body, response.text)
+        assert response.json() == {"predictions": [], "probabilities": None, "classes": None}
+    missing = client.post(
+        f"/v1/models/{model_id}/predictions", content=b"x\n", headers={"Content-Type": "text/csv"}
+    )
+    assert missing.status_code == 422 and missing.json()["missing"] == ["z"]
+    svm_dataset = client.post(
+        "/v1/datasets",
+        content=b"1 1:0.5 2:1\n2 1:1.5\n3 2:2\n4 1:3 2:0.5\n5 1:2\n6 2:1\n",
+        headers={"Content-Type": "text/x-svmlight"},
+    ).json()
+    job = run_job(client, {"dataset_id": svm_dataset["id"], "target": "y", "cv": None})
+    for body in (b"", b"\n  \n"):
+        response = client.post(
+            f"/v1/models/{job['model_id']}/predictions",
+            content=body,
+            headers={"Content-Type": "text/x-svmlight"},
+        )
+        assert response.status_code == 200, (body, response.text)
+        assert response.json()["predictions"] == []
