@@ -20,6 +20,7 @@ from service.api.schemas import JOB_EVENT_SCHEMA, JobCreate, JobList, JobRead
 from service.api.uploads import JSON
 from service.data.checks import check_design_columns
 from service.data.limits import check_feature_levels
+from service.data.magnitudes import check_magnitudes
 from service.data.schema_checks import check_design_names, check_fit_data
 from service.errors import ValidationError
 from service.store.records import JobRecord, JobStatus, new_id, utc_now
@@ -95,6 +96,7 @@ def _validate(job: JobCreate, services: Services, tenant: str) -> str:
     _check_cv_size(job, services.settings.max_cv_fits)
     check_fit_data(schema, spec)
     check_design_names(schema, spec)
+    check_magnitudes(schema, spec, job.standardize)
     return sha256
 
 

@@ -10,6 +10,10 @@ from service.data.spec import DesignSpec
 from service.data.table import ColumnKind
 
 _KINDS = {kind.value: kind for kind in ColumnKind}
+# The key of a column summary that carries its largest magnitude, present only for a column outside
+# the engine's band (service.data.magnitudes; a handful in practice): the catalog keeps it, the API
+# does not show it.
+EXTREME_KEY = "extreme"
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +35,8 @@ class DatasetSchema:
     categorical: tuple[str, ...]
     n_rows: int | None
     _positions: Mapping[str, int]
+    # Largest magnitude of each column recorded as outside the engine's band (usually empty).
+    extremes: Mapping[str, float]
 
     @classmethod
     def of(cls, columns: Sequence[Mapping[str, Any]], n_rows: int | None = None) -> DatasetSchema:
@@ -53,6 +59,7 @@ class DatasetSchema:
             categorical=tuple(levels),
             n_rows=n_rows,
             _positions=dict(zip(names, range(len(names)), strict=True)),
+            extremes={str(c["name"]): float(c[EXTREME_KEY]) for c in columns if EXTREME_KEY in c},
         )
 
     def __contains__(self, name: object) -> bool:

@@ -10,6 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from service.data.magnitudes import extreme_maxima
+from service.data.schema import EXTREME_KEY
 from service.data.table import Column, ColumnKind, quote, short
 from service.errors import ValidationError
 
@@ -103,7 +105,17 @@ class SparseTable:
             return self.matrix
         return self.matrix[:, positions]
 
-    def summaries(self) -> list[dict[str, Any]]:
-        """The API's ``columns`` entries: every column numeric, none missing."""
+    def summaries(self, record_extremes: bool = False) -> list[dict[str, Any]]:
+        """The API's ``columns`` entries: every column numeric, none missing; with
+        ``record_extremes`` (for the catalog, at upload), the largest magnitude of a column outside
+        the engine's band."""
         kind = ColumnKind.NUMERIC.value
-        return [{"name": name, "kind": kind, "n_missing": 0, "levels": None} for name in self.names]
+        summaries: list[dict[str, Any]] = [
+            {"name": name, "kind": kind, "n_missing": 0, "levels": None} for name in self.names
+        ]
+        if not record_extremes:
+            return summaries
+        maxima = np.asarray(abs(self.matrix).max(axis=0).toarray()).reshape(-1)
+        for j in np.flatnonzero(extreme_maxima(maxima)):
+            summaries[j][EXTREME_KEY] = float(maxima[j])
+        return summaries

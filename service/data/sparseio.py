@@ -98,5 +98,5 @@ class DatasetFacts:
 
 def dataset_facts(table: Table | SparseTable) -> DatasetFacts:
     if isinstance(table, SparseTable):
-        return DatasetFacts("sparse", table.density, table.summaries())
-    return DatasetFacts("dense", table_density(table), column_summaries(table))
+        return DatasetFacts("sparse", table.density, table.summaries(record_extremes=True))
+    return DatasetFacts("dense", table_density(table), column_summaries(table, record_extremes=True))

@@ -12,6 +12,8 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from service.data.arrowcols import column_from_arrow, column_to_arrow
+from service.data.magnitudes import extreme_magnitudes
+from service.data.schema import EXTREME_KEY
 from service.data.table import Column, ColumnKind, Table, frozen
 from service.errors import IntegrityError, InvalidDatasetError
 
@@ -108,8 +110,10 @@ def table_density(table: Table) -> float:
     return nonzero / cells if cells else 0.0
 
 
-def column_summaries(table: Table) -> list[dict[str, Any]]:
-    """The API's ``columns`` entries: name, kind, n_missing, plus sorted levels for categoricals."""
+def column_summaries(table: Table, record_extremes: bool = False) -> list[dict[str, Any]]:
+    """The API's ``columns`` entries: name, kind, n_missing, plus sorted levels for categoricals;
+    with ``record_extremes`` (for the catalog, at upload), the largest magnitude of a numeric column
+    outside the engine's band, so that a job the engine would refuse is refused at submit."""
     summaries: list[dict[str, Any]] = []
     for column in table.columns:
         entry: dict[str, Any] = {
@@ -120,4 +124,9 @@ def column_summaries(table: Table) -> list[dict[str, Any]]:
         if column.levels is not None:
             entry["levels"] = list(column.levels)
         summaries.append(entry)
+    if record_extremes:
+        numeric = [j for j, c in enumerate(table.columns) if c.kind is ColumnKind.NUMERIC]
+        found = extreme_magnitudes([table.columns[j].values for j in numeric])
+        for position, largest in found.items():
+            summaries[numeric[position]][EXTREME_KEY] = largest
     return summaries

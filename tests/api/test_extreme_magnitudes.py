@@ -90,13 +90,75 @@ def test_weights_whose_sum_overflows_fit_as_unit_weights(client: TestClient) -> 
     np.testing.assert_allclose(_coefficients(heavy), _coefficients(unit), rtol=1e-10)
 
 
-def test_a_feature_of_subnormal_values_fails_the_job_naming_it(client: TestClient) -> None:
+def _refused_at_submit(client: TestClient, dataset_id: str, column: str, **options: Any) -> None:
+    response = client.post("/v1/jobs", json={"dataset_id": dataset_id, "target": "y", **options})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "/problems/invalid-data"
+    assert problem["column"] == column and column in problem["detail"]
+    assert client.get("/v1/jobs").json()["total"] == 0  # nothing was queued
+
+
+def test_a_feature_of_subnormal_values_is_refused_at_submit_naming_it(client: TestClient) -> None:
     tiny = X.copy()
     tiny[:, 1] = np.where(np.arange(8) % 2 == 0, 1e-320, 0.0)
-    job = _job(client, _dataset(client, tiny, Y), cv={"folds": 4})
-    assert job["status"] == "failed"
-    assert job["error"]["type"] == "/problems/invalid-data" and job["error"]["status"] == 422
-    assert job["error"]["column"] == "x2"
+    dataset_id = _dataset(client, tiny, Y)
+    _refused_at_submit(client, dataset_id, "x2", cv={"folds": 4})
+    # Left out of the features, the column is no obstacle.
+    job = _job(client, dataset_id, features=["x1", "x3"], **FIXED)
+    assert job["status"] == "succeeded", job
+
+
+def test_a_gaussian_target_of_subnormal_values_is_refused_at_submit(client: TestClient) -> None:
+    _refused_at_submit(client, _dataset(client, X, Y * 1e-310), "y", **FIXED)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_an_extreme_feature_without_standardizing_is_refused_at_submit(
+    client: TestClient, scale: float
+) -> None:
+    dataset_id = _dataset(client, X * np.array([1.0, 1.0, scale]), Y)
+    _refused_at_submit(client, dataset_id, "x3", standardize=False, **FIXED)
+    # Standardized, the same column is rescaled by a power of two and fitted.
+    assert _job(client, dataset_id, **FIXED)["status"] == "succeeded"
+
+
+def test_recorded_magnitudes_stay_out_of_the_dataset_documents(client: TestClient) -> None:
+    dataset_id = _dataset(client, X * np.array([1.0, 1.0, 1e300]), Y)
+    documents = [
+        client.get(f"/v1/datasets/{dataset_id}").json()["columns"],
+        client.get(f"/v1/datasets/{dataset_id}/columns").json()["items"],
+        client.get("/v1/datasets").json()["items"][0]["columns"],
+    ]
+    for columns in documents:
+        assert [set(c) for c in columns] == [{"name", "kind", "n_missing", "levels"}] * 4
+
+
+def test_a_sparse_feature_of_subnormal_values_is_refused_at_submit(client: TestClient) -> None:
+    dense = np.hstack([X, Y[:, np.newaxis]])
+    dense[::2, 0] = 1e-320
+    dense[1::2, 0] = 0.0
+    indptr, indices, data = [0], [], []
+    for row in dense:
+        nonzero = np.flatnonzero(row)
+        indices += nonzero.tolist()
+        data += row[nonzero].tolist()
+        indptr.append(len(indices))
+    body = {
+        "name": "tiny sparse",
+        "columns": ["x1", "x2", "x3", "y"],
+        "sparse": {"shape": list(dense.shape), "indptr": indptr, "indices": indices, "data": data},
+    }
+    response = client.post("/v1/datasets", json=body)
+    assert response.status_code == 201, response.text
+    _refused_at_submit(client, response.json()["id"], "x1", **FIXED)
+
+
+def test_the_submit_checks_use_the_engines_band() -> None:
+    from service.data import magnitudes
+    from service.modeling import scaling
+
+    assert (magnitudes.BAND, magnitudes.TINY) == (scaling.BAND, scaling.TINY)
 
 
 def test_a_coefficient_beyond_any_double_fails_the_job_naming_the_column(client: TestClient) -> None:
