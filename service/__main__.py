@@ -7,30 +7,37 @@ def main() -> None:
     # Imported here, not at module level: worker processes re-import the main module when they
     # start, and they must not load the web stack.
     import logging
-    import sys
 
     import uvicorn
 
     from service.api.auth import KeyConfigError, check_exposure, load_key_ring
-    from service.api.http_protocol import HeadLimits, limited_http_protocol
-    from service.app import create_app
     from service.config import Settings
+    from service.logs import configure as configure_logging
 
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # One format for every logger, uvicorn's included (SPARSEFIT_LOG_FORMAT=json: JSON lines).
+    configure_logging(settings.log_format, settings.log_level)
     try:
         check_exposure(settings, load_key_ring(settings))
     except KeyConfigError as error:
-        # Before uvicorn binds anything: a misconfigured service must not come up half-open.
-        print(f"sparsefit: {error}", file=sys.stderr)
+        # Before uvicorn binds anything: a misconfigured service must not come up half-open. A log
+        # line, so that it is JSON too under SPARSEFIT_LOG_FORMAT=json (it names no key).
+        logging.getLogger("service.startup").error("sparsefit: %s", error)
         raise SystemExit(2) from None
+    # The app's imports (pyarrow, scipy, the model code) take a second or two: said before, not after.
+    logging.getLogger("service.startup").info("sparsefit starting: importing the application")
+    from service.api.http_protocol import HeadLimits, limited_http_protocol
+    from service.app import create_app
+
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # uvicorn configures no handler of its own (its loggers reach ours), and its access line
+        # gives way to RequestContext's, which carries the request id, tenant and duration.
+        log_config=None,
+        access_log=False,
         # httptools with a bound on the request line and header fields (414, 431): on its own it
         # parses a head of any size, a long one in quadratic time.
         http=limited_http_protocol(HeadLimits(settings.max_url_bytes, settings.max_header_bytes)),

@@ -14,13 +14,17 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 import service
-from service.api import datasets, jobs, metrics, models, ops
+from service.api import datasets, exports, jobs, metrics, models, ops
+from service.api.artifact_cache import ArtifactCache
 from service.api.auth import KeyRing, load_key_ring
-from service.api.deps import ArtifactCache, SchemaCache, Services, require_tenant
+from service.api.deps import SchemaCache, Services, require_tenant
 from service.api.gate import RequestGate
 from service.api.metrics import Metrics
+from service.api.prediction_fast_path import PredictionFastPath
 from service.api.problems import INTERNAL_ERROR_RESPONSE, install_problem_handlers, problem_responses
 from service.api.request_context import RequestContext
+from service.api.startup import warm_workers
+from service.api.ui import install_ui
 from service.config import Settings
 from service.data.limits import TableLimits
 from service.jobs.manager import JobManager
@@ -34,6 +38,8 @@ logger = logging.getLogger("service")
 
 class State(TypedDict):
     services: Services
+    # Also reaches the HTTP protocol (uvicorn's app_state), which counts the heads it refuses.
+    metrics: Metrics
 
 
 def build_services(settings: Settings) -> Services:
@@ -52,7 +58,7 @@ def build_services(settings: Settings) -> Services:
         catalog=catalog,
         datasets=DatasetStore(settings.data_dir, min_free_bytes=settings.min_free_bytes),
         models=model_store,
-        artifacts=ArtifactCache(model_store),
+        artifacts=ArtifactCache(model_store, settings.model_cache_bytes),
         pool=pool,
         manager=JobManager(
             catalog,
@@ -97,27 +103,32 @@ def _access_description(keys: KeyRing) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[State]:
     settings: Settings = app.state.settings
+    logger.info("loading the catalog and the stores in %s", settings.data_dir.resolve())
     services = build_services(settings)
     _limit_request_threads(settings.request_threads)
     metrics = app.state.metrics = Metrics()
     metrics.watch(services)
     lag_watch = asyncio.create_task(metrics.watch_loop_lag(), name="loop-lag")
-    await asyncio.to_thread(services.pool.start)
+    # Before any request: it settles the jobs a previous process left unfinished. Its runners hand
+    # jobs to the pool, which makes them wait for the forkserver while that warms up.
     await services.manager.start()
-    # Everything loaded so far (numpy, scikit-learn, pyarrow, the app: ~180k objects) lives as long
-    # as the process. Frozen, it is left out of garbage collection, whose full passes over it paused
-    # the event loop for ~100 ms and set the p99 of every request under load.
+    access = _access_description(services.keys)
+    warming: asyncio.Task[None] | None = None
+    if settings.warm_up_before_serving:
+        await warm_workers(services, access)
+    else:
+        # The pool's warm-up (numpy, pyarrow, the numba kernels: seconds) runs while uvicorn binds and
+        # /healthz answers; /readyz says "starting" until it is done (API.md).
+        warming = asyncio.create_task(warm_workers(services, access), name="warm-workers")
+    # Everything loaded so far (numpy, pyarrow, the app: ~100k objects) lives as long as the
+    # process. Frozen, it is left out of garbage collection, whose full passes over it paused the
+    # event loop for ~100 ms and set the p99 of every request under load.
     gc.freeze()
-    logger.info(
-        "sparsefit %s ready: data in %s, %d worker(s), %s",
-        service.__version__,
-        settings.data_dir.resolve(),
-        settings.workers,
-        _access_description(services.keys),
-    )
     try:
-        yield {"services": services}
+        yield {"services": services, "metrics": metrics}
     finally:
+        if warming is not None:
+            warming.cancel()
         lag_watch.cancel()
         await services.manager.stop()
         services.catalog.close()
@@ -133,16 +144,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=INTERNAL_ERROR_RESPONSE,
         # The operationId of every route is its function name (`create_job`, `get_model`, ...).
         generate_unique_id_function=lambda route: route.name,
+        # /docs and /redoc come from service.api.ui, with Swagger UI and ReDoc served by the app
+        # itself: FastAPI's own pages load them from a CDN and are blank without internet.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings if settings is not None else Settings()
+    # Innermost: the gate has judged the key and the body's size before it takes a prediction.
+    app.add_middleware(PredictionFastPath)
     # Added first, so it runs inside RequestContext: a refused request still has an id and is counted.
     app.add_middleware(RequestGate)
     app.add_middleware(RequestContext)
     install_problem_handlers(app)
     # Every /v1 route needs the caller's tenant, so a missing key is a 401 even where the route itself
     # does not use the tenant; operational routes stay open (API.md).
-    for router in (datasets.router, jobs.router, models.router):
+    for router in (datasets.router, jobs.router, models.router, exports.router):
         app.include_router(router, dependencies=[Depends(require_tenant)], responses=problem_responses(401))
     app.include_router(ops.router)
     app.include_router(metrics.router)
+    install_ui(app)  # the page at /ui (GET / leads there), its static files, /docs and /redoc
     return app

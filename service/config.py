@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, description="Upload size limit.")
     max_wait_s: float = Field(default=60.0, ge=0, description="Upper bound of ?wait=S.")
     log_level: str = "info"
+    # json: one JSON object per line (access and application logs, uvicorn's and the workers' too),
+    # for a log pipeline; text: the same fields as `key=value` after the message, for a terminal.
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text (for humans) or one JSON object per line."
+    )
     keep_alive_s: float = Field(
         default=30.0,
         gt=0,
@@ -39,6 +45,17 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description="Threads for blocking request work (parsing, catalog); few keep /healthz fast.",
+    )
+    # Verified, unpickled models kept for predictions (service.api.artifact_cache): without it every
+    # prediction re-read, re-hashed, re-verified and unpickled the model file.
+    model_cache_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="Model files held in memory for predictions, summed sizes (0: no cache).",
+    )
+    warm_up_before_serving: bool = Field(
+        default=False,
+        description="Serve only once the worker pool is up: no early /healthz, never a starting /readyz.",
     )
 
     # Access. Keys are `tenant:key` pairs; a file line may give `tenant:sha256:<hex>` instead.

@@ -196,6 +196,14 @@ class StoreUnavailableError(ServiceError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
+class ExportUnsupportedError(ServiceError):
+    """A model that cannot be written in the asked export format (too wide for one input per column)."""
+
+    type = "/problems/export-unsupported"
+    title = "Export format not possible for this model"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
 class NotReadyError(ServiceError):
     type = "/problems/not-ready"
     title = "Service not ready"

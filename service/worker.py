@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+import importlib.metadata
+import logging
 import os
 import platform
 from dataclasses import dataclass, field, replace
@@ -16,25 +19,18 @@ from typing import Any
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-# pyarrow.dataset and pyarrow.pandas_compat: pyarrow.parquet.read_table imports them (with Acero, ORC
-# and Substrait) on its first call, 200-500 ms that every job paid again on its dataset read, each
-# job being a fresh fork. Imported here, the forkserver (it preloads this module) pays that once.
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow  # noqa: E402
-import pyarrow.dataset  # noqa: E402
-import pyarrow.pandas_compat  # noqa: E402
-import scipy  # noqa: E402
-import sklearn  # noqa: E402
+# What only the forkserver needs (pyarrow.dataset, the numba kernels) is in WorkerPool's preload
+# list, not imported here: the web process imports this module for FitTask, and it must start fast.
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import service  # noqa: E402
+from service import logs  # noqa: E402
 from service.artifact import ModelArtifact, describe_model  # noqa: E402
 from service.data.design import Design, DesignSpec  # noqa: E402
 from service.data.sparse_design import build_any_design  # noqa: E402
 from service.data.sparseio import dataset_from_bytes  # noqa: E402
 from service.errors import JobCanceledError, ServiceError  # noqa: E402
-from service.modeling import FitSpec, fit_model  # noqa: E402
+from service.modeling import FitSpec  # noqa: E402
 from service.store.blobs import DatasetStore, ModelStore  # noqa: E402
 
 # Added to a job process's nice value (its CV fold processes inherit it).
@@ -75,15 +71,28 @@ class FitResult:
 
 def versions() -> dict[str, str]:
     """Library versions recorded with each model, so a result can be reproduced."""
+    return dict(_versions())  # a copy: callers may add to it
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    # From the installed distributions' metadata: importing scikit-learn to read its version cost
+    # the web process 1.6 s of start-up, and nothing else there uses it.
     return {
         "sparsefit": service.__version__,
         "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__,
-        "pyarrow": pyarrow.__version__,
+        **{
+            name: _distribution_version(name)
+            for name in ("numpy", "numba", "scipy", "scikit-learn", "pyarrow")
+        },
     }
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _server_alive(pid: int) -> bool:
@@ -110,7 +119,20 @@ class Checkpoint:
             os._exit(1)
         if self._cancel.is_set():
             raise JobCanceledError("The job was canceled.")
-        self._conn.send(("progress", float(fraction), stage))
+        send(self._conn, ("progress", float(fraction), stage))
+
+
+def send(conn: Connection, message: tuple[Any, ...]) -> None:
+    """Send ``message`` to the web process; when it no longer listens, end this process quietly.
+
+    The web process stops reading a job it has given up on (timed out, shut down). A send into the
+    closed pipe then raised BrokenPipeError inside the fit, and the report of that failure raised it
+    again: two tracebacks in the log for a job whose timeout was already logged, once.
+    """
+    try:
+        conn.send(message)
+    except (BrokenPipeError, ConnectionResetError):
+        os._exit(1)  # nobody will read a result; CV fold processes die with this one (PDEATHSIG)
 
 
 def load_design(data_dir: Path, dataset_id: str, sha256: str, spec: DesignSpec) -> Design:
@@ -142,6 +164,10 @@ def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
     checkpoint(0.0, "loading")
     design = load_design(task.data_dir, task.dataset_id, task.dataset_sha256, task.design)
     checkpoint(0.02, "fitting")
+    # Here, not at the top: the web process imports this module (FitTask) and needs no engine; the
+    # forkserver has it preloaded (WorkerPool), so a job pays nothing for this import.
+    from service.modeling.fit import fit_model
+
     outcome = fit_model(
         design.X,
         design.y,
@@ -176,17 +202,22 @@ def run_fit_job(task: FitTask, conn: Connection, cancel: Event) -> None:
     # every full collection the job's allocations trigger: 130 ms to pickle a 5,000-feature encoder
     # instead of 5, and 100 ms more per wide fit. Frozen, they are never walked (nor copied on write).
     gc.freeze()
+    # The web process's log format and level, and the job's fields on every line this process logs.
+    logs.configure_job_process(
+        job_id=task.job_id, model_id=task.model_id, dataset_id=task.dataset_id, tenant=task.tenant
+    )
     checkpoint = Checkpoint(conn, cancel, task.server_pid)
     try:
         with threadpool_limits(limits=1):
             result = execute(task, checkpoint)
-        conn.send(("done", result))
+        send(conn, ("done", result))
     except ServiceError as error:
-        conn.send(("error", error.to_problem()))
+        send(conn, ("error", error.to_problem()))
     except MemoryError:
-        conn.send(("error", _internal_problem("The fit ran out of memory.")))
+        send(conn, ("error", _internal_problem("The fit ran out of memory.")))
     except Exception as error:  # any other failure is a bug; report it without internals
-        conn.send(("error", _internal_problem(f"The fit failed unexpectedly ({type(error).__name__}).")))
+        logging.getLogger("service.worker").exception("job %s: the fit failed unexpectedly", task.job_id)
+        send(conn, ("error", _internal_problem(f"The fit failed unexpectedly ({type(error).__name__}).")))
     finally:
         conn.close()
 

@@ -30,8 +30,15 @@ def csv_bytes(columns: list[str], rows: np.ndarray | list[list[Any]]) -> bytes:
 
 def make_settings(data_dir: Path) -> Settings:
     """The tests' settings: small limits, so that refusing an oversized upload stays cheap."""
+    # warm_up_before_serving: a TestClient's first /readyz finds the pool up, as the tests expect
+    # (the warm-up in the background is tested on its own, and against a real server).
     return Settings(
-        data_dir=data_dir, workers=2, max_body_bytes=4_000_000, cancel_grace_s=0.5, max_columns=2000
+        data_dir=data_dir,
+        workers=2,
+        max_body_bytes=4_000_000,
+        cancel_grace_s=0.5,
+        max_columns=2000,
+        warm_up_before_serving=True,
     )
 
 

@@ -360,3 +360,45 @@ def test_path_svg_of_a_wide_all_zero_path_says_so() -> None:
     root = _parse(path_svg(_lasso_like(3000, 100, {})))
     assert not _all(root, "polyline", "coef")
     assert _not_drawn(root) == ["none of the 3,000 features is nonzero along the path"]
+
+
+# ---------------------------------------------------------------- top axis and titles
+
+
+def test_cv_svg_top_axis_counts_selected_features_above_the_ticks(lasso: ModelArtifact) -> None:
+    cv, path = describe_cv(lasso), describe_path(lasso)
+    assert cv is not None
+    root = _parse(cv_svg(cv, path=path))
+    ticks = {e.get("x"): float(e.text or "nan") for e in _all(root, "text", "x-tick")}
+    counts = _all(root, "text", "n-selected")
+    assert len(counts) >= 3
+    logs = np.log10(path["alphas"])
+    for count in counts:
+        # Each count sits above a bottom-axis tick and is the path's count at the alpha nearest it.
+        tick = ticks[count.get("x")]
+        assert logs.min() - 1e-9 <= tick <= logs.max() + 1e-9
+        assert int(count.text or "-1") == path["n_selected"][int(np.argmin(np.abs(logs - tick)))]
+    # alpha decreases to the right, so a lasso path selects at least as many features there.
+    shown = [int(c.text or "-1") for c in sorted(counts, key=lambda c: float(c.get("x") or "nan"))]
+    assert shown == sorted(shown) and shown[-1] > shown[0]
+    assert "n selected" in _texts(root, None)
+    assert not _all(_parse(cv_svg(cv)), "text", "n-selected")  # no path, no top axis
+
+
+def test_cv_svg_top_axis_of_a_path_between_two_ticks_labels_its_ends() -> None:
+    cv = _cv_doc([1.0, 0.1, 0.01], [3.0, 2.0, 2.5], [0.1, 0.1, 0.1])
+    root = _parse(cv_svg(cv, path={"alphas": [0.05, 0.04], "n_selected": [2, 3]}))
+    assert sorted(_texts(root, "n-selected")) == ["2", "3"]
+
+
+def test_plots_are_titled_with_the_model_name(lasso: ModelArtifact) -> None:
+    cv, path = describe_cv(lasso), describe_path(lasso)
+    assert cv is not None
+    title = _parse(path_svg(path, model="diabetes lasso")).findtext(f"{NS}title")
+    assert title == "diabetes lasso \u2014 Coefficient path (l1_ratio = 1)"
+    title = _parse(cv_svg(cv, model="diabetes lasso")).findtext(f"{NS}title")
+    assert title == "diabetes lasso \u2014 Cross-validation: mse (l1_ratio = 1)"
+    long_name = "n" * 100
+    title = _parse(cv_svg(cv, model=long_name)).findtext(f"{NS}title") or ""
+    assert title.startswith("n" * 59 + "\u2026 \u2014 ") and long_name not in title
+    assert _parse(cv_svg(cv, model="m", title="own")).findtext(f"{NS}title") == "own"

@@ -13,15 +13,17 @@ from fastapi.testclient import TestClient
 
 from service.api.job_specs import design_spec, fit_spec
 from service.api.schemas import JobCreate
+from service.jobs.pool import FORKSERVER_PRELOAD
 from service.store import new_id
 from service.worker import FitTask
 from tests.conftest import upload
 
-# Run in a fresh interpreter: import what the pool's forkserver preloads, unpickle the tasks, then
-# run each job's whole execute() and print the modules that appeared on the way.
+# Run in a fresh interpreter: import what the pool's forkserver preloads (in its order), unpickle
+# the tasks, then run each job's whole execute() and print the modules that appeared on the way.
 JOB_PROCESS = """
-import os, pickle, sys
-import service.worker, service.modeling.warm
+import importlib, os, pickle, sys
+for name in sys.argv[2].split(","):
+    importlib.import_module(name)
 from service.worker import Checkpoint, execute
 tasks = pickle.loads(open(sys.argv[1], "rb").read())
 
@@ -67,7 +69,10 @@ def test_worker_preload_covers_what_a_job_imports(
     tasks_file = tmp_path / "tasks.pickle"
     tasks_file.write_bytes(pickle.dumps(tasks))
     result = subprocess.run(
-        [sys.executable, "-c", JOB_PROCESS, str(tasks_file)], capture_output=True, text=True, timeout=240
+        [sys.executable, "-c", JOB_PROCESS, str(tasks_file), ",".join(FORKSERVER_PRELOAD)],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

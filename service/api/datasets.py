@@ -21,13 +21,16 @@ from service.api.uploads import (
     JSON,
     MULTIPART,
     PARQUET,
+    RECORDS_SCHEMA,
     SVMLIGHT,
+    Delimiter,
     SvmlightOptions,
     body_schema,
     parse_upload,
     read_body,
 )
 from service.data.limits import TableLimits, check_table_shape
+from service.data.magnitudes import without_extremes
 from service.data.sparse import SparseTable
 from service.data.sparseio import DatasetFacts, dataset_facts, dataset_to_bytes
 from service.data.table import Table
@@ -59,7 +62,7 @@ UPLOAD_BODY: dict[str, Any] = {
                     },
                 }
             },
-            JSON: {"schema": body_schema(DatasetCreate)},
+            JSON: {"schema": {"anyOf": [body_schema(DatasetCreate), RECORDS_SCHEMA]}},
         },
     }
 }
@@ -101,7 +104,8 @@ def dataset_document(record: DatasetRecord, shown: int) -> dict[str, Any]:
 
 def column_reads(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # ColumnRead's `levels` is null for a numeric column; dense tables' summaries leave it out.
-    return [c if "levels" in c else {**c, "levels": None} for c in summaries]
+    shown = (without_extremes(c) for c in summaries)
+    return [c if "levels" in c else {**c, "levels": None} for c in shown]
 
 
 # DatasetRead is written with json, not through pydantic: a wide table's 100,000 column entries
@@ -135,21 +139,29 @@ async def create_dataset(
     tenant: TenantDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
     zero_based: ZeroBased = False,
+    delimiter: Delimiter = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Upload a table: CSV, Parquet, svmlight, a multipart file, or JSON rows or CSR (stored sparse)."""
+    """Upload a table: CSV (any delimiter), Parquet, svmlight, a multipart file, JSON rows (split or
+    records) or CSR (stored sparse); any of them gzip-compressed (`Content-Encoding: gzip`, `.gz`)."""
     body = await read_body(request, services.settings.max_body_bytes)
-    store = partial(_store_upload, request, body, services, tenant, name, zero_based)
+    store = partial(_store_upload, request, body, services, tenant, name, zero_based, delimiter)
     return await idempotent(request, services, tenant, idempotency_key, body, store)
 
 
 async def _store_upload(
-    request: Request, body: bytes, services: Services, tenant: str, name: str | None, zero_based: bool
+    request: Request,
+    body: bytes,
+    services: Services,
+    tenant: str,
+    name: str | None,
+    zero_based: bool,
+    delimiter: str | None,
 ) -> Response:
     """Parse the upload, store its file and its catalog row; the 201 answer."""
     limit = services.settings.max_body_bytes
     upload = await parse_upload(
-        request, body, limit, name, SvmlightOptions(zero_based, services.table_limits)
+        request, body, limit, name, SvmlightOptions(zero_based, services.table_limits), delimiter
     )
     stored, facts = await run_in_threadpool(_stored_form, upload.table, services.table_limits)
     dataset_id = new_id()
@@ -173,7 +185,12 @@ async def _store_upload(
         services.datasets.delete(dataset_id)  # no catalog row: the file must not linger
         raise
     shape = (record.storage, record.n_rows, record.n_columns)
-    logger.info("dataset %s stored %s: %d rows x %d columns", dataset_id, *shape)
+    logger.info(
+        "dataset %s stored %s: %d rows x %d columns",
+        dataset_id,
+        *shape,
+        extra={"event": "dataset_stored", "dataset_id": dataset_id, "rows": shape[1], "columns": shape[2]},
+    )
     response = dataset_response(record, services.settings.dataset_document_columns, status_code=201)
     response.headers["Location"] = f"/v1/datasets/{dataset_id}"
     if len(body) >= TRIM_AFTER_BYTES or upload.table.n_columns >= TRIM_AFTER_COLUMNS:

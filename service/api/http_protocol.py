@@ -13,6 +13,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from service.api.metrics import Metrics
 from service.api.problems import PROBLEM_MEDIA_TYPE
 from service.errors import HeadersTooLargeError, MalformedRequestError, ServiceError, UrlTooLongError
 
@@ -161,6 +162,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         client = "{}:{}".format(*self.client) if self.client else "-"
         logger.warning("%s refused with %d: %s", client, int(error.status), error.detail)
+        metrics = self.app_state.get("metrics")
+        if isinstance(metrics, Metrics):  # absent before the lifespan has run
+            metrics.observe_refused_head(int(error.status))
         if self.cycle is not None and not self.cycle.response_complete:
             # A pipelined request behind one still being answered: an answer would interleave with
             # that one's, so the connection is closed without one.

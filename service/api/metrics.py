@@ -17,6 +17,8 @@ from service.store.records import JobStatus
 
 router = APIRouter(tags=["operations"])
 LOOP_LAG_INTERVAL_S = 0.1
+# The route label of requests refused by the HTTP protocol for their head (no route was matched).
+REFUSED_HEAD_ROUTE = "(request head)"
 
 # Latency buckets from 1 ms (health checks) to a minute (a large upload).
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -75,6 +77,10 @@ class Metrics:
             started = time.perf_counter()
             await asyncio.sleep(interval_s)
             self.loop_lag.observe(max(time.perf_counter() - started - interval_s, 0.0))
+
+    def observe_refused_head(self, status: int) -> None:
+        """Count a request the HTTP protocol refused before any route saw it (400, 414, 431)."""
+        self.requests.labels("-", REFUSED_HEAD_ROUTE, str(status)).inc()
 
     def watch(self, services: Services) -> None:
         self.registry.register(_JobCollector(services))

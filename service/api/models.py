@@ -11,10 +11,11 @@ from service.api.datasets import Limit, Offset, ZeroBased
 from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.documents import JSON_MEDIA_TYPE, model_json, models_page_json, path_json
 from service.api.prediction_answer import prediction_response
+from service.api.prediction_inline import artifact_now, predicts_inline
 from service.api.prediction_input import PREDICTION_BODY, prediction_input
 from service.api.problems import problem_responses
 from service.api.schemas import CVRead, ModelList, ModelRead, PathRead, PredictionRead
-from service.api.uploads import SvmlightOptions
+from service.api.uploads import Delimiter, SvmlightOptions
 from service.artifact import ModelArtifact, describe_cv, describe_path
 from service.errors import NotFoundError
 from service.plots import cv_svg, path_svg
@@ -29,7 +30,11 @@ def _load_artifact(services: Services, model_id: str, tenant: str) -> ModelArtif
 
 
 async def _artifact(services: Services, model_id: str, tenant: str) -> ModelArtifact:
-    # Both steps off the event loop: the catalog read may wait on a commit's fsync.
+    # On the loop when neither step can wait (a free catalog, a cached artifact); else both in a
+    # thread: the catalog read may wait on a commit's fsync, a cold load reads and verifies a file.
+    artifact = artifact_now(services, model_id, tenant)
+    if artifact is not None:
+        return artifact
     return await run_in_threadpool(_load_artifact, services, model_id, tenant)
 
 
@@ -90,7 +95,8 @@ SVG_RESPONSE: dict[int | str, dict[str, Any]] = {
 async def get_model_path_plot(model_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
     """The coefficient paths against log10(alpha), as glmnet's plot draws them."""
     artifact = await _artifact(services, model_id, tenant)
-    return Response(await run_in_threadpool(_path_plot, artifact, model_id), media_type=SVG)
+    svg = await run_in_threadpool(_path_plot, artifact, services, model_id, tenant)
+    return Response(svg, media_type=SVG)
 
 
 @router.get(
@@ -99,23 +105,36 @@ async def get_model_path_plot(model_id: str, services: ServicesDep, tenant: Tena
     responses={**SVG_RESPONSE, **problem_responses(404)},
 )
 async def get_model_cv_plot(model_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
-    """The CV curve with its standard errors, alpha_min and alpha_1se; 404 when there was no CV."""
+    """The CV curve with its standard errors, alpha_min and alpha_1se, and glmnet's top axis of the
+    number of selected features; 404 when there was no CV."""
     artifact = await _artifact(services, model_id, tenant)
-    return Response(await run_in_threadpool(_cv_plot, artifact, model_id), media_type=SVG)
+    svg = await run_in_threadpool(_cv_plot, artifact, services, model_id, tenant)
+    return Response(svg, media_type=SVG)
 
 
-# The documents and their drawings are built together in a thread: for a wide model the path
-# document alone is one list per design column, too much work for the event loop.
-def _path_plot(artifact: ModelArtifact, model_id: str) -> str:
+def _model_label(services: Services, model_id: str, tenant: str) -> str:
+    """What a plot's title calls the model: its name, as the page and the lists show it; else its id."""
+    # Read after the artifact, which has already answered 404 for an unknown id or another tenant's.
+    name = services.catalog.get_model_text(model_id, tenant=tenant).name
+    return name or f"model {model_id}"
+
+
+# The documents and their drawings are built together in a thread (the name's catalog read too):
+# for a wide model the path document alone is one list per design column, too much for the event loop.
+def _path_plot(artifact: ModelArtifact, services: Services, model_id: str, tenant: str) -> str:
     classes = None if artifact.classes is None else list(artifact.classes)
-    return path_svg(describe_path(artifact), title=f"Model {model_id}", classes=classes)
+    label = _model_label(services, model_id, tenant)
+    return path_svg(describe_path(artifact), model=label, classes=classes)
 
 
-def _cv_plot(artifact: ModelArtifact, model_id: str) -> str:
+def _cv_plot(artifact: ModelArtifact, services: Services, model_id: str, tenant: str) -> str:
     document = describe_cv(artifact)
     if document is None:
         raise NotFoundError(f"Model {model_id} was fitted without cross-validation.")
-    return cv_svg(document, title=f"Model {model_id}")
+    path = artifact.outcome.path
+    # Only the counts for the top axis: the whole path document of a wide model is megabytes.
+    counts = {"alphas": path.alphas.tolist(), "n_selected": path.n_selected.tolist()}
+    return cv_svg(document, model=_model_label(services, model_id, tenant), path=counts)
 
 
 @router.post(
@@ -133,15 +152,23 @@ async def create_prediction(
         float | None, Query(gt=0, description="Predict at this alpha of the stored path.")
     ] = None,
     zero_based: ZeroBased = False,
+    delimiter: Delimiter = None,
 ) -> Response:
     """Predict from JSON rows or CSR (columns matched by name), a stored dataset, a CSV or svmlight body.
+
+    JSON rows come as `columns` + `data` (pandas' split, its `index` ignored) or as a list of row
+    objects (pandas' records); a CSV body takes `?delimiter=`; any body may be gzip-compressed.
 
     An svmlight body's features are ``x1`` ... ``xp`` as in an svmlight upload; its labels are ignored.
     More rows or cells than an upload may have is a 413 naming the limit.
     """
     artifact = await _artifact(services, model_id, tenant)
     options = SvmlightOptions(zero_based, services.table_limits)
-    table, chosen_alpha = await prediction_input(request, services, tenant, artifact, alpha, options)
+    table, chosen_alpha = await prediction_input(
+        request, services, tenant, artifact, alpha, options, delimiter
+    )
+    if predicts_inline(artifact, table):
+        return prediction_response(artifact, table, chosen_alpha)
     # Predicting and writing the JSON in a thread too: for millions of rows both took seconds on the loop.
     return await run_in_threadpool(prediction_response, artifact, table, chosen_alpha)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from service.api.deps import Services, ServicesDep
 from service.api.problems import problem_responses
 from service.api.schemas import HealthRead, VersionRead
+from service.api.startup import workers_check
 from service.errors import NotReadyError, ServiceError
 from service.store.atomic import probe_writable
 from service.store.space import lowest_free_bytes
@@ -33,7 +34,7 @@ def get_readiness(services: ServicesDep) -> HealthRead:
         "store": _check(services.catalog.check_writable),
         "data_dir": _check(lambda: _probe_all(directories)),
         "free_space": _check(lambda: _check_free_space(directories, reserve)),
-        "workers": "ok" if services.pool.started else "failed: worker pool not started",
+        "workers": workers_check(services),
     }
     if all(value == "ok" for value in checks.values()):
         return HealthRead(status="ok", checks=checks)

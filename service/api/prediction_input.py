@@ -12,12 +12,25 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import Services
 from service.api.prediction_csr import CsrBody, read_csr
+from service.api.prediction_inline import json_rows_now
 from service.api.prediction_rows import read_split_rows
 from service.api.schemas import PredictionCreate
-from service.api.uploads import CSV, JSON, SVMLIGHT, SvmlightOptions, body_schema, media_type, parse_json_body
+from service.api.uploads import (
+    CSV,
+    JSON,
+    RECORDS_SCHEMA,
+    SVMLIGHT,
+    SvmlightOptions,
+    body_schema,
+    is_json_list,
+    media_type,
+    parse_json_body,
+    parse_records,
+)
 from service.api.uploads import read_body as read_limited_body
 from service.artifact import ModelArtifact
 from service.data.csr import parse_csr
+from service.data.delimiters import check_header, choose
 from service.data.limits import TableLimits, check_table_shape
 from service.data.parsing import check_names, parse_csv, parse_split_json
 from service.data.sparse import SparseTable
@@ -30,7 +43,7 @@ PREDICTION_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            JSON: {"schema": body_schema(PredictionCreate)},
+            JSON: {"schema": {"anyOf": [body_schema(PredictionCreate), RECORDS_SCHEMA]}},
             CSV: {"schema": {"type": "string"}},
             SVMLIGHT: {"schema": {"type": "string"}},
         },
@@ -68,14 +81,14 @@ def _svmlight_rows(body: bytes, artifact: ModelArtifact, options: SvmlightOption
     return parse_svmlight_features(body, zero_based=options.zero_based, limits=options.limits, names=names)
 
 
-def _csv_rows(body: bytes, limits: TableLimits) -> Rows:
-    names = _header_only(body)
+def _csv_rows(body: bytes, limits: TableLimits, delimiter: str | None = None) -> Rows:
+    names = _header_only(body, delimiter)
     if names is not None:
         return _no_rows(names)
-    return _within_limits(parse_csv(body), limits)
+    return _within_limits(parse_csv(body, delimiter), limits)
 
 
-def _header_only(body: bytes) -> list[str] | None:
+def _header_only(body: bytes, delimiter: str | None = None) -> list[str] | None:
     """The names of a CSV body that is its header line alone (nothing to predict), else None.
 
     An upload needs rows; a prediction of none is an empty answer, as for JSON. Anything unusual
@@ -84,10 +97,13 @@ def _header_only(body: bytes) -> list[str] | None:
     line = body.rstrip(b"\r\n")
     if not line or b"\n" in line:  # the scan stops at the first line end of a body with rows
         return None
+    separator = choose(line, delimiter)
     try:
-        return next(csv.reader([line.decode("utf-8-sig")]))
+        names = next(csv.reader([line.decode("utf-8-sig")], delimiter=separator))
     except (UnicodeDecodeError, csv.Error):
         return None
+    check_header(names, separator)
+    return names
 
 
 def _json_rows(spec: PredictionCreate) -> Rows:
@@ -116,18 +132,26 @@ async def prediction_input(
     artifact: ModelArtifact,
     alpha: float | None,
     options: SvmlightOptions,
+    delimiter: str | None = None,
 ) -> tuple[Rows, float | None]:
     """The rows to predict and the alpha to predict at (the body's wins over the query's)."""
     kind = media_type(request)
-    body = await read_limited_body(request, services.settings.max_body_bytes)
+    # The gate's limits (service.api.gate.body_limit), here on the decompressed size of a gzip body:
+    # CSV and svmlight rows are uploads, any other body is JSON.
+    settings = services.settings
+    limit = settings.max_body_bytes if kind in (CSV, SVMLIGHT) else settings.max_json_bytes
+    body = await read_limited_body(request, limit)
     if kind == CSV:
-        return await run_in_threadpool(_csv_rows, body, services.table_limits), alpha
+        return await run_in_threadpool(_csv_rows, body, services.table_limits, delimiter), alpha
     if kind == SVMLIGHT:
         return await run_in_threadpool(_svmlight_rows, body, artifact, options), alpha
     if kind != JSON:
         raise UnsupportedMediaTypeError(
             f"Content-Type {kind or '(none)'} is not accepted; send {JSON}, {CSV} or {SVMLIGHT}."
         )
+    small = json_rows_now(body, services, alpha, artifact)
+    if small is not None:
+        return small
     # Parsed in a thread: pydantic took seconds over a 120 MB body, all of them on the event loop.
     return await run_in_threadpool(_json_input, body, services, tenant, alpha)
 
@@ -137,6 +161,10 @@ def _json_input(
 ) -> tuple[Rows, float | None]:
     """A JSON body's rows and alpha: ``columns`` + ``data`` a chunk at a time, any other the ordinary way."""
     limits = services.table_limits
+    if is_json_list(body):  # pandas' orient="records": the alpha comes from the query
+        columns, rows = parse_records(body)
+        check_table_shape(len(rows), len(columns), limits)  # before a column is built
+        return parse_split_json(columns, rows), alpha
     lean = read_split_rows(body, limits)
     if lean is not None:
         table, chosen = lean

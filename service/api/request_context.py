@@ -1,13 +1,23 @@
-"""Pure ASGI middleware: a request id for every HTTP request (X-Request-ID) and its metrics."""
+"""Pure ASGI middleware: a request id for every HTTP request (X-Request-ID), its metrics and access line."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 import uuid
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import logs
+
+access_logger = logging.getLogger("service.access")
+# A client's X-Request-ID is kept when it is printable ASCII without spaces: anything else (a
+# newline, a quote) could forge or break a text log line, and gets an id of our own instead.
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # A pure ASGI middleware, not Starlette's BaseHTTPMiddleware: that one runs every request through an
 # extra task and memory stream, which showed up as event-loop time under load.
@@ -23,8 +33,11 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = Headers(scope=scope).get("x-request-id", "")[:64] or uuid.uuid4().hex
+        given = Headers(scope=scope).get("x-request-id", "")[:64]
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        # Every log line of this request carries its id; the tenant joins once the key is checked.
+        fields = logs.bind(request_id=request_id)
         started = time.perf_counter()
         status = 500  # what the client gets when the app raises before it answers
 
@@ -40,7 +53,32 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         except Exception:
             _observe(scope, status, time.perf_counter() - started)
+            _access_line(scope, status, started, fields)
             raise
+        _access_line(scope, status, started, fields)
+
+
+def _access_line(scope: Scope, status: int, started: float, fields: dict[str, str]) -> None:
+    """One line per request, once its answer is sent: the path without its query string (a query
+    value may be anything a client typed), never a header or the body."""
+    duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
+    method, path = scope["method"], _printable_path(scope)
+    access_logger.info(
+        "%s %s %d %.1f ms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms, **fields},
+    )
+
+
+def _printable_path(scope: Scope) -> str:
+    """The path as the client sent it (percent-encoded): the decoded one may hold a newline (%0A)
+    that would forge a text log line. Without a raw path, control characters are escaped."""
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else str(scope["path"])
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", path)
 
 
 def _observe(scope: Scope, status: int, seconds: float) -> None:

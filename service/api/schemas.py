@@ -303,6 +303,8 @@ class DatasetCreate(Strict):
     columns: list[str] = Field(min_length=1)
     data: list[list[Any]] | None = None
     sparse: SparseMatrixCreate | None = None
+    # pandas' to_json(orient="split") writes its row labels as `index`: taken as they come, unused.
+    index: list[Any] | None = Field(default=None, description="Row labels (pandas' split JSON); ignored.")
 
     @model_validator(mode="after")
     def _one_form(self) -> DatasetCreate:
@@ -406,7 +408,9 @@ class PathRead(BaseModel):
     n_selected: list[int]
     deviance_ratio: list[float]
     converged: list[bool]
-    dual_gap: list[float]
+    # null where the certificate is not a finite number (a fit stopped before it could be computed):
+    # the path is written by orjson, which writes NaN as null.
+    dual_gap: list[float | None]
     coefficients: dict[str, list[float] | list[list[float]]]
 
 
@@ -471,6 +475,8 @@ class PredictionCreate(Strict):
     sparse: SparseMatrixCreate | None = None
     dataset_id: str | None = Field(default=None, max_length=100)
     alpha: PositiveFinite | None = None
+    # pandas' to_json(orient="split") writes its row labels as `index`: taken as they come, unused.
+    index: list[Any] | None = Field(default=None, description="Row labels (pandas' split JSON); ignored.")
 
     @model_validator(mode="after")
     def _one_source(self) -> PredictionCreate:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Request
+import orjson
+from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -14,10 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from service.api.gzip_body import GzipStream, content_coding, gunzip, is_gzip_file
 from service.api.schemas import DatasetCreate
 from service.data.csr import parse_csr
 from service.data.limits import TableLimits
 from service.data.parsing import parse_csv, parse_parquet, parse_split_json
+from service.data.records import records_to_split
 from service.data.sparse import SparseTable
 from service.data.svmlight import parse_svmlight
 from service.data.table import Table
@@ -31,6 +35,20 @@ SVMLIGHT = "text/x-svmlight"
 SVMLIGHT_SUFFIXES = (".svm", ".svmlight", ".libsvm")
 PARQUET_MAGIC = b"PAR1"
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
+Delimiter = Annotated[
+    Literal[",", ";", "\t", "|", "tab"] | None,
+    Query(
+        description="CSV bodies: the field separator (`tab` or `%09` for a tab). Unset: a comma, or the one "
+        "of `;`, tab and `|` that the header holds outside its quoted names, when it holds exactly one "
+        "and no comma there."
+    ),
+]
+# A JSON list of row objects (pandas' orient="records"), as the OpenAPI document shows it.
+RECORDS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "object", "additionalProperties": {"type": ["number", "string", "boolean", "null"]}},
+    "description": 'Rows as objects of column names and values (pandas\' `to_json(orient="records")`).',
+}
 
 
 def body_schema(schema: type[BaseModel]) -> dict[str, Any]:
@@ -61,10 +79,16 @@ def media_type(request: Request) -> str:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing anything over `limit` bytes before reading it all."""
+    """The whole body, refusing anything over `limit` bytes before reading it all.
+
+    A ``Content-Encoding: gzip`` body is decompressed as it streams in, and it is its decompressed
+    size that `limit` bounds (a gzip bomb is a 413 after at most `limit` bytes, not a full memory).
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"The body is {declared} bytes; the limit is {limit} bytes.")
+    if content_coding(request.headers.get("content-encoding")) == "gzip":
+        return await _read_gzip_body(request, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -73,6 +97,33 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLargeError(f"The body exceeds the limit of {limit} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _read_gzip_body(request: Request, limit: int) -> bytes:
+    stream = GzipStream(limit)
+    chunks: list[bytes] = []
+    async for chunk in request.stream():
+        for piece in stream.feed(chunk):
+            chunks.append(piece)
+            await asyncio.sleep(0)  # a piece is up to 1 MiB of inflating: other requests get a turn
+    stream.finish()
+    return b"".join(chunks)
+
+
+def is_json_list(body: bytes) -> bool:
+    """Whether a JSON body is a list (row objects), not an object: told by its first byte of text."""
+    return body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"["
+
+
+def parse_records(body: bytes) -> tuple[list[str], list[list[Any]]]:
+    """The columns and rows of a JSON list of row objects; 422 for JSON that is not valid."""
+    try:
+        records = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidDatasetError(
+            f"the body is not valid JSON ({error.msg} at character {error.pos})"
+        ) from None
+    return records_to_split(records)
 
 
 @dataclass(frozen=True)
@@ -99,7 +150,9 @@ def parse_json_body(schema: type[SchemaT], body: bytes) -> SchemaT:
         raise RequestValidationError(error.errors(include_input=False, include_url=False)) from None
 
 
-def parse_json_table(body: bytes) -> Upload:
+def parse_json_table(body: bytes, name: str | None = None) -> Upload:
+    if is_json_list(body):  # pandas' orient="records"; the name comes from ?name=
+        return Upload(parse_split_json(*parse_records(body)), name)
     document = parse_json_body(DatasetCreate, body)
     if document.sparse is not None:
         matrix = document.sparse
@@ -117,7 +170,9 @@ def column_names(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
-async def parse_multipart(request: Request, body: bytes, limit: int, svmlight: SvmlightOptions) -> Upload:
+async def parse_multipart(
+    request: Request, body: bytes, limit: int, svmlight: SvmlightOptions, delimiter: str | None = None
+) -> Upload:
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
@@ -137,6 +192,11 @@ async def parse_multipart(request: Request, body: bytes, limit: int, svmlight: S
     finally:
         await form.close()  # spooled temp files must not outlive the request
     names = column_names(columns) if isinstance(columns, str) else None
+    if is_gzip_file(content_type, filename, data):
+        # name.csv.gz: the file inside is told by the name without .gz (or by its first bytes).
+        data = await run_in_threadpool(gunzip, data, limit)
+        content_type = None
+        filename = (filename or "").removesuffix(".gz").removesuffix(".GZ") or None
     kind = _file_kind(content_type, filename, data)
     if kind == SVMLIGHT:
         table: Table | SparseTable = await run_in_threadpool(
@@ -145,8 +205,9 @@ async def parse_multipart(request: Request, body: bytes, limit: int, svmlight: S
         return Upload(table, label)
     if columns is not None:
         raise InvalidDatasetError("The `columns` field names the features of an svmlight file only.")
-    parse = parse_parquet if kind == PARQUET else parse_csv
-    return Upload(await run_in_threadpool(parse, data), label)
+    if kind == PARQUET:
+        return Upload(await run_in_threadpool(parse_parquet, data), label)
+    return Upload(await run_in_threadpool(parse_csv, data, delimiter), label)
 
 
 def _file_kind(content_type: str | None, filename: str | None, data: bytes) -> str:
@@ -162,17 +223,22 @@ def _file_kind(content_type: str | None, filename: str | None, data: bytes) -> s
         return PARQUET
     raise UnsupportedMediaTypeError(
         "The file part must be CSV, Parquet or svmlight, told by its content type or a .csv, .parquet, "
-        ".svm, .svmlight or .libsvm file name."
+        ".svm, .svmlight or .libsvm file name (any of them gzipped as name.csv.gz, ...)."
     )
 
 
 async def parse_upload(
-    request: Request, body: bytes, limit: int, name: str | None, svmlight: SvmlightOptions
+    request: Request,
+    body: bytes,
+    limit: int,
+    name: str | None,
+    svmlight: SvmlightOptions,
+    delimiter: str | None = None,
 ) -> Upload:
     """Dispatch on Content-Type; parsing itself runs in a thread, off the event loop."""
     kind = media_type(request)
     if kind == CSV:
-        return Upload(await run_in_threadpool(parse_csv, body), name)
+        return Upload(await run_in_threadpool(parse_csv, body, delimiter), name)
     if kind == PARQUET:
         return Upload(await run_in_threadpool(parse_parquet, body), name)
     if kind == SVMLIGHT:
@@ -181,9 +247,9 @@ async def parse_upload(
         )
         return Upload(table, name)
     if kind == JSON:
-        return await run_in_threadpool(parse_json_table, body)
+        return await run_in_threadpool(parse_json_table, body, name)
     if kind == MULTIPART:
-        return await parse_multipart(request, body, limit, svmlight)
+        return await parse_multipart(request, body, limit, svmlight, delimiter)
     raise UnsupportedMediaTypeError(
         f"Content-Type {kind or '(none)'} is not accepted; send {CSV}, {PARQUET}, {SVMLIGHT}, {MULTIPART} "
         f"or {JSON}."

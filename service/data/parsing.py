@@ -7,14 +7,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from numpy.typing import NDArray
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from service.data.arrowcols import column_from_arrow, is_numeric_type
 from service.data.csvread import numeric_hints, read_csv_table
+from service.data.delimiters import check_header, choose
 from service.data.table import Column, Table, first_row, quote, short
 from service.errors import InvalidDatasetError
 
@@ -58,18 +58,24 @@ def make_table(columns: Sequence[Column], n_rows: int) -> Table:
     return Table(tuple(columns), n_rows)
 
 
-def parse_csv(body: bytes) -> Table:
-    """A table from CSV bytes with a header row (RFC 4180 quoting, UTF-8, an optional BOM)."""
+def parse_csv(body: bytes, delimiter: str | None = None) -> Table:
+    """A table from CSV bytes with a header row (RFC 4180 quoting, UTF-8, an optional BOM).
+
+    Fields are separated by ``delimiter`` (``,`` ``;`` tab ``|``, or ``"tab"``), or when it is None
+    by the one the header shows (:func:`service.data.delimiters.detect`).
+    """
     if not body or body.isspace():  # isspace() stops at the first byte of data, strip() would copy
         raise InvalidDatasetError("the CSV body is empty")
     _check_utf8(body)
-    hints = numeric_hints(body)
-    arrow = read_csv_table(body, {}, hints)
+    separator = choose(body, delimiter)
+    hints = numeric_hints(body, separator)
+    arrow = read_csv_table(body, {}, hints, separator)
+    check_header(arrow.column_names, separator)  # before check_names: a tab is a control
     check_names(arrow.column_names)
     # Arrow infers dates, times and timestamps; Sparsefit keeps such columns as the text they were.
     text_types = {f.name: pa.string() for f in arrow.schema if not _keeps_inferred_type(f.type)}
     if text_types:
-        arrow = read_csv_table(body, text_types, hints)
+        arrow = read_csv_table(body, text_types, hints, separator)
     columns = [column_from_arrow(f.name, arrow.column(i)) for i, f in enumerate(arrow.schema)]
     return make_table(columns, arrow.num_rows)
 

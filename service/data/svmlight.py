@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from sklearn.datasets import load_svmlight_file
 
 from service.data.limits import TableLimits, check_table_shape
 from service.data.parsing import check_names
@@ -104,6 +103,10 @@ def _syntax_error(body: bytes, zero_based: bool, n_features: int | None) -> Inva
 
 
 def _sklearn_load(body: bytes, zero_based: bool, n_features: int | None) -> tuple[Any, Any]:
+    # Imported on the first svmlight body, not with the module: scikit-learn (with scipy.stats) took
+    # 1.6 s of the service's start-up, for a parser most deployments never call.
+    from sklearn.datasets import load_svmlight_file
+
     matrix, labels = load_svmlight_file(
         io.BytesIO(body), n_features=n_features, zero_based=zero_based, dtype=np.float64
     )

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+from service import logs
 from service.errors import (
     InsufficientStorageError,
     InterruptedJobError,
@@ -124,6 +125,7 @@ class JobManager:
             self._reserved -= 1
         self._queue.put_nowait(task)
         self._notifier.notify(job.id)
+        logger.info("job %s queued", job.id, extra={"event": "job_queued", **_job_fields(task)})
         return job
 
     async def cancel(self, job_id: str, tenant: str) -> JobRecord:
@@ -182,6 +184,9 @@ class JobManager:
     async def _run_forever(self) -> None:
         while True:
             task = await self._queue.get()
+            # A job submitted while the pool warms up stays queued (and cancelable as such) until
+            # the forkserver is up, rather than "running" while it waits for it.
+            await self._pool.wait_started()
             self._queued_by_tenant[task.tenant] -= 1
             try:
                 await self._run_one(task)
@@ -193,11 +198,19 @@ class JobManager:
                 self._queue.task_done()
 
     async def _run_one(self, task: FitTask) -> None:
+        # Every line logged while the job runs (its progress writes included: their tasks copy this
+        # context) names the job, its model, its dataset and its tenant.
+        with logs.bound(**_job_fields(task)):
+            await self._run_bound(task)
+
+    async def _run_bound(self, task: FitTask) -> None:
         job = await self._get(task.job_id, task.tenant)
         if job.status != JobStatus.QUEUED:  # canceled while it waited
             return
         await asyncio.to_thread(self._catalog.mark_running, task.job_id)
         self._notifier.notify(task.job_id)
+        started = time.monotonic()
+        logger.info("job %s started", task.job_id, extra={"event": "job_started"})
         try:
             result = await self._pool.run(task, lambda f, s: self._on_progress(task.job_id, f, s))
         except JobFailedError as failure:
@@ -207,13 +220,13 @@ class JobManager:
                 else JobStatus.FAILED
             )
             await self._discard_model(task.model_id)
-            await self._finish_with_problem(task.job_id, status, failure.problem)
+            await self._finish_with_problem(task.job_id, status, failure.problem, started)
         except ServiceError as error:
             status = JobStatus.CANCELED if isinstance(error, JobCanceledError) else JobStatus.FAILED
             await self._discard_model(task.model_id)
-            await self._finish(task.job_id, status, error)
+            await self._finish_with_problem(task.job_id, status, error.to_problem(), started)
         else:
-            await self._record_model(task, job, result)
+            await self._record_model(task, job, result, started)
         finally:
             self._last_write.pop(task.job_id, None)
             self._notifier.notify(task.job_id)
@@ -250,7 +263,7 @@ class JobManager:
             del self._progress_writes[job_id]
             self._notifier.notify(job_id)
 
-    async def _record_model(self, task: FitTask, job: JobRecord, result: FitResult) -> None:
+    async def _record_model(self, task: FitTask, job: JobRecord, result: FitResult, started: float) -> None:
         model = ModelRecord(
             id=result.model_id,
             name=job.name,
@@ -263,15 +276,39 @@ class JobManager:
             tenant=task.tenant,
         )
         await self._record_end(job.id, JobStatus.SUCCEEDED, model=model)
-        logger.info("job %s succeeded: model %s", job.id, model.id)
+        duration_ms = _since(started)
+        logger.info(
+            "job %s succeeded in %.0f ms: model %s",
+            job.id,
+            duration_ms,
+            model.id,
+            extra={"event": "job_succeeded", "job_status": "succeeded", "duration_ms": duration_ms},
+        )
 
     async def _finish(self, job_id: str, status: JobStatus, error: ServiceError) -> JobRecord:
         return await self._finish_with_problem(job_id, status, error.to_problem())
 
     async def _finish_with_problem(
-        self, job_id: str, status: JobStatus, problem: dict[str, object]
+        self, job_id: str, status: JobStatus, problem: dict[str, object], started: float | None = None
     ) -> JobRecord:
-        logger.info("job %s %s: %s", job_id, status, problem.get("type"))
+        """Record the job's end; its one log line says how it ended and, once it ran, after how long."""
+        fields: dict[str, object] = {
+            "event": f"job_{status.value}",
+            "job_status": status.value,
+            "problem": problem.get("type"),
+        }
+        if started is None:
+            logger.info("job %s %s: %s", job_id, status.value, problem.get("type"), extra=fields)
+        else:
+            fields["duration_ms"] = duration_ms = _since(started)
+            logger.info(
+                "job %s %s after %.0f ms: %s",
+                job_id,
+                status.value,
+                duration_ms,
+                problem.get("type"),
+                extra=fields,
+            )
         return await self._record_end(job_id, status, error=dict(problem))
 
     async def _record_end(self, job_id: str, status: JobStatus, **outcome: Any) -> JobRecord:
@@ -291,3 +328,18 @@ class JobManager:
                 )
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _job_fields(task: FitTask) -> dict[str, str]:
+    """The log fields of a job: its id, its model's, its dataset's and its tenant."""
+    return {
+        "job_id": task.job_id,
+        "model_id": task.model_id,
+        "dataset_id": task.dataset_id,
+        "tenant": task.tenant,
+    }
+
+
+def _since(started: float) -> float:
+    """Milliseconds since the ``time.monotonic()`` value ``started``."""
+    return round((time.monotonic() - started) * 1000.0, 3)

@@ -30,6 +30,11 @@ ProgressCallback = Callable[[float, str], None]
 JobTarget = Callable[[FitTask, multiprocessing.connection.Connection, Event], None]
 
 
+# What the forkserver imports, in this order: service.worker limits BLAS threads before numpy
+# loads; service.jobs.preload brings everything else a job needs (see there).
+FORKSERVER_PRELOAD = ("service.worker", "service.jobs.preload")
+
+
 class JobFailedError(Exception):
     """A worker reported a problem; carries the problem object as the worker sent it."""
 
@@ -55,17 +60,32 @@ class WorkerPool:
         self._cancel_grace_s = cancel_grace_s
         self._target = target
         self._context: ForkServerContext = multiprocessing.get_context("forkserver")
-        # The second module compiles the engine's kernels once, in the forkserver, for every job.
-        self._context.set_forkserver_preload(["service.worker", "service.modeling.warm"])
+        self._context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
         self._running: dict[str, RunningJob] = {}
         self.started = False
+        # True while start() runs: the service answers /healthz then, and /readyz says "starting".
+        self.starting = False
+        self._warm_up: BaseProcess | None = None
 
     def start(self) -> None:
-        """Start the forkserver (it imports the numeric stack once) with a no-op process."""
-        process = self._context.Process(target=warm_up, daemon=True)
-        process.start()
-        process.join(timeout=120)
-        self.started = process.exitcode == 0
+        """Start the forkserver (it imports the numeric stack once) with a no-op process.
+
+        Blocking, for seconds (numpy, pyarrow, the numba kernels): the service calls it in a thread
+        while it already serves. A job submitted meanwhile waits for the forkserver like any other.
+        """
+        self.starting = True
+        try:
+            process = self._warm_up = self._context.Process(target=warm_up, daemon=True)
+            process.start()
+            process.join(timeout=120)
+            self.started = process.exitcode == 0
+        finally:
+            self.starting = False
+
+    async def wait_started(self) -> None:
+        """Return once no :meth:`start` is under way: at once when none is, or after it ended."""
+        while self.starting:
+            await asyncio.sleep(0.05)
 
     async def run(self, task: FitTask, on_progress: ProgressCallback) -> FitResult:
         """Run one job to its end; raises ServiceError or JobFailedError when it does not succeed."""
@@ -99,6 +119,9 @@ class WorkerPool:
             reader.start()
             return await asyncio.wait_for(self._collect(messages, on_progress, handle), task.timeout_s)
         except TimeoutError:
+            # Asked to stop at its next checkpoint, the worker ends within milliseconds, not when
+            # the reap below kills it; nothing it sends now is read, and it leaves quietly.
+            handle.cancel_event.set()
             raise JobTimeoutError(
                 f"The job ran longer than its {task.timeout_s:g} s limit and was stopped."
             ) from None
@@ -164,7 +187,10 @@ class WorkerPool:
             process.join(timeout=5.0)
 
     def kill_all(self) -> None:
-        """Shutdown: stop every running job now; their records are settled by the manager."""
+        """Shutdown: stop every running job now, and a warm-up still under way; the manager settles
+        the jobs' records."""
+        if self._warm_up is not None and self._warm_up.is_alive():
+            self._warm_up.kill()
         for handle in list(self._running.values()):
             handle.canceled = True
             handle.cancel_event.set()

@@ -20,7 +20,8 @@ part, LogisticRegression/lbfgs for logistic ridge); ``fit_model`` and everything
 what to fit. Nothing here imports the rest of the service except ``service.errors``.
 """
 
-from service.modeling.fit import fit_model
+from typing import TYPE_CHECKING, Any
+
 from service.modeling.folds import make_folds
 from service.modeling.prediction import coefficients_at, predict_linear
 from service.modeling.results import (
@@ -41,6 +42,21 @@ from service.modeling.specs import (
     PathSpec,
     SelectionRule,
 )
+
+if TYPE_CHECKING:
+    from service.modeling.fit import fit_model
+
+
+def __getattr__(name: str) -> Any:
+    # fit_model on first use: it brings the engine and its numba kernels (half a second), which the
+    # web process, predicting from the results types alone, never needs. Jobs import it in the
+    # forkserver, which preloads the engine (service.jobs.pool).
+    if name == "fit_model":
+        from service.modeling.fit import fit_model
+
+        return fit_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CVCurve",

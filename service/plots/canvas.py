@@ -97,6 +97,15 @@ def svg_text(x: float, y: float, content: str, **extra: Attr) -> str:
     return svg_element("text", {"x": x, "y": y, **_kw(extra)}, content)
 
 
+def titled(model: str | None, heading: str) -> str:
+    """A plot's heading under the model's name, so a saved or pasted plot still says whose it is."""
+    if not model:
+        return heading
+    # About 60 characters of the name fit beside the heading in 720 px at font-size 14.
+    name = model if len(model) <= 60 else model[:59] + "\u2026"
+    return f"{name} \u2014 {heading}"
+
+
 def svg_document(title: str, body: Iterable[str]) -> str:
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

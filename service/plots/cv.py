@@ -22,9 +22,11 @@ from service.plots.canvas import (
     svg_line,
     svg_polyline,
     svg_text,
+    titled,
     x_axis,
     y_axis,
 )
+from service.plots.top_axis import counts_along_path, n_selected_axis
 from service.plots.values import as_list, finite, log_alpha, log_alphas
 
 CHOSEN = "#d62728"  # glmnet's red CV points; kept out of PALETTE so the chosen curve stands out
@@ -118,12 +120,20 @@ def _cv_title(cv: Mapping[str, Any], metric: str) -> str:
     return f"Cross-validation: {metric}" + ("" if l1_ratio is None else f" (l1_ratio = {sig(l1_ratio)})")
 
 
-def cv_svg(cv: Mapping[str, Any], *, title: str | None = None) -> str:
+def cv_svg(
+    cv: Mapping[str, Any],
+    *,
+    title: str | None = None,
+    model: str | None = None,
+    path: Mapping[str, Any] | None = None,
+) -> str:
     """The mean CV metric with ±se bars against log10(alpha), decreasing left to right like path_svg.
 
     ``cv`` is the API's CV document (``describe_cv``); None or non-finite means are skipped, a missing se
     only drops its bar. With ``curves`` (an l1_ratio search) every curve is drawn and the chosen one,
-    the top level of the document, is emphasised.
+    the top level of the document, is emphasised. ``path`` (the path document, or just its ``alphas``
+    and ``n_selected``) adds glmnet's top axis: the number of selected features above each tick.
+    ``model`` (its name) heads the default title; ``title`` replaces the title whole.
     """
     chosen = _curve(cv)
     others = _other_curves(cv, chosen)
@@ -133,6 +143,7 @@ def cv_svg(cv: Mapping[str, Any], *, title: str | None = None) -> str:
     x = scale(xs, BOX.right, BOX.left, snap=False)
     y = scale(_cv_extent(chosen, others), BOX.bottom, BOX.top, snap=True)
     body = [*x_axis(x, BOX), *y_axis(y, BOX, f"CV {metric} (mean \u00b1 se)"), frame(BOX)]
+    body += n_selected_axis(counts_along_path(path), x, BOX)
     for i, curve in enumerate(others):
         body += _curve_marks(curve, PALETTE[i % len(PALETTE)], x, y, chosen=False)
     body += _curve_marks(chosen, CHOSEN, x, y, chosen=True)
@@ -140,4 +151,4 @@ def cv_svg(cv: Mapping[str, Any], *, title: str | None = None) -> str:
     body += _legend(chosen, others, BOX)
     if not chosen.points:
         body += no_data(BOX)
-    return svg_document(_cv_title(cv, metric) if title is None else title, body)
+    return svg_document(titled(model, _cv_title(cv, metric)) if title is None else title, body)

@@ -27,6 +27,7 @@ from service.plots.canvas import (
     svg_line,
     svg_polyline,
     svg_text,
+    titled,
     x_axis,
     y_axis,
     zero_line,
@@ -262,7 +263,11 @@ def _drawing(
 
 
 def path_svg(
-    path: Mapping[str, Any], *, title: str | None = None, classes: Sequence[object] | None = None
+    path: Mapping[str, Any],
+    *,
+    title: str | None = None,
+    model: str | None = None,
+    classes: Sequence[object] | None = None,
 ) -> str:
     """The coefficient path: log10(alpha) decreasing left to right (glmnet's direction), one line per series.
 
@@ -270,9 +275,10 @@ def path_svg(
     one line per (feature, class): the feature sets the colour, the class the dash pattern; ``classes``
     names the classes in the labels (default ``class 0``, ``class 1``, ...). Every feature is drawn
     while the document stays within MAX_BYTES; beyond, the features that enter the path first (see
-    :func:`_first_to_enter`), and a note says how many more there are.
+    :func:`_first_to_enter`), and a note says how many more there are. ``model`` (its name) heads the
+    default title; ``title`` replaces the title whole.
     """
-    heading = _path_title(path) if title is None else title
+    heading = titled(model, _path_title(path)) if title is None else title
     items = _items(path.get("coefficients"))
     if sum(len(values) for _, values in items) * _MIN_POINT_BYTES <= MAX_BYTES:
         svg = _drawing(path, items, classes, heading)

@@ -257,6 +257,26 @@ class Catalog:
             raise NotFoundError("No model with this id.")
         return str(row[0])
 
+    def model_sha256_nowait(self, model_id: str, tenant: str = DEFAULT_TENANT) -> str | None:
+        """:meth:`model_sha256`, or None at once when another thread holds the catalog.
+
+        For the event loop: a write may hold the catalog through its commit's fsync, and the loop
+        must never wait on that (the caller then asks :meth:`model_sha256` in a thread). A single
+        SELECT in autocommit mode is its own consistent read.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            with _storage_problems():
+                row = self._conn.execute(
+                    "SELECT sha256 FROM models WHERE id = ? AND tenant = ?", (model_id, tenant)
+                ).fetchone()
+        finally:
+            self._lock.release()
+        if row is None:
+            raise NotFoundError("No model with this id.")
+        return str(row[0])
+
     def get_model_text(self, model_id: str, tenant: str = DEFAULT_TENANT) -> ModelText:
         """:meth:`get_model` with the summary left as its stored JSON text, for reads that pass it on."""
         return self._get(ModelRecord, model_text_from_row, model_id, tenant)

@@ -42,6 +42,7 @@ GET_MODEL_CV = "GET /v1/models/{model_id}/cv"
 PLOT_PATH = "GET /v1/models/{model_id}/plots/path.svg"
 PLOT_CV = "GET /v1/models/{model_id}/plots/cv.svg"
 CREATE_PREDICTION = "POST /v1/models/{model_id}/predictions"
+EXPORT_MODEL = "GET /v1/models/{model_id}/export"
 DELETE_MODEL = "DELETE /v1/models/{model_id}"
 
 NOT_FOUND = "/problems/not-found"
@@ -319,9 +320,10 @@ UPLOAD_CASES: dict[str, Case] = {
         CREATE_DATASET, b'{"columns": ["a"], "data": [[1e400]]}', 422, INVALID_DATASET
     ),
     "json malformed": json_text(CREATE_DATASET, b'{"columns": [', 422, VALIDATION),
-    "json body an array": json_text(CREATE_DATASET, b"[1, 2]", 422, VALIDATION),
+    # A JSON list is a table of row objects (pandas' orient="records"): these rows are not objects.
+    "json body an array": json_text(CREATE_DATASET, b"[1, 2]", 422, INVALID_DATASET),
     "json body a string": json_text(CREATE_DATASET, b'"a,y"', 422, VALIDATION),
-    "json nested 10,000 levels": json_text(CREATE_DATASET, DEEP_ARRAY, 422, VALIDATION),
+    "json nested 10,000 levels": json_text(CREATE_DATASET, DEEP_ARRAY, 422, INVALID_DATASET),
     # The last of duplicate keys wins, as in Python's json and pydantic; here it repeats a column.
     "json duplicate key": json_text(
         CREATE_DATASET, b'{"columns": ["a"], "columns": ["a", "a"], "data": [[1, 2]]}', 422, INVALID_DATASET
@@ -584,6 +586,14 @@ MODEL_CASES: dict[str, Case] = {
     "cv plot of a model fitted without cv": request(
         PLOT_CV, 404, NOT_FOUND, ids={"model_id": "{nocv_model_id}"}
     ),
+    "export in an unknown format": request(EXPORT_MODEL, 422, VALIDATION, params={"format": "xml"}),
+    "export without a format": request(EXPORT_MODEL, 422, VALIDATION),
+    "export of an unknown model": request(
+        EXPORT_MODEL, 404, NOT_FOUND, ids={"model_id": UNKNOWN_ID}, params={"format": "onnx"}
+    ),
+    "export at an alpha that is not a number": request(
+        EXPORT_MODEL, 422, VALIDATION, params={"format": "json", "alpha": "abc"}
+    ),
     "delete unknown model": request(DELETE_MODEL, 404, NOT_FOUND, ids={"model_id": UNKNOWN_ID}),
     "delete model id not hex": request(DELETE_MODEL, 404, NOT_FOUND, ids={"model_id": "-" * 32}),
     "predict unknown model": predict(
@@ -597,8 +607,8 @@ MODEL_CASES: dict[str, Case] = {
     "predict number 1e400": predict(
         422, INVALID_DATASET, content=b'{"columns": ["age"], "data": [[1e400]]}', headers=JSON_TYPE
     ),
-    "predict body an array": predict(422, VALIDATION, content=b"[1]", headers=JSON_TYPE),
-    "predict nested 10,000 levels": predict(422, VALIDATION, content=DEEP_ARRAY, headers=JSON_TYPE),
+    "predict body an array": predict(422, INVALID_DATASET, content=b"[1]", headers=JSON_TYPE),
+    "predict nested 10,000 levels": predict(422, INVALID_DATASET, content=DEEP_ARRAY, headers=JSON_TYPE),
     "predict alpha negative": predict(
         422, VALIDATION, {"columns": ["age"], "data": [[1.0]]}, params={"alpha": -1}
     ),

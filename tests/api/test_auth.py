@@ -97,6 +97,7 @@ CROSS_TENANT: dict[tuple[str, str], Callable[[dict[str, str]], dict[str, Any]]] 
     ("GET", "/v1/models/{model_id}/plots/path.svg"): lambda ids: {},
     ("GET", "/v1/models/{model_id}/plots/cv.svg"): lambda ids: {},
     ("POST", "/v1/models/{model_id}/predictions"): lambda ids: {"json": {"columns": ["age"], "data": [[50]]}},
+    ("GET", "/v1/models/{model_id}/export"): lambda ids: {"params": {"format": "onnx"}},
     ("DELETE", "/v1/models/{model_id}"): lambda ids: {},
 }
 LISTS = ("/v1/datasets", "/v1/jobs", "/v1/models")

@@ -67,3 +67,35 @@ def test_plots_path_of_a_3000_feature_model_is_small_and_counts_what_is_not_draw
     assert len(lines) == 20
     [note] = [e.text or "" for e in root.iter(f"{SVG_NS}text") if e.get("class") == "not-drawn"]
     assert note.startswith(f"+ {p - 20:,} more features not drawn")
+
+
+def _title(svg: bytes) -> str:
+    return ET.fromstring(svg).findtext(f"{SVG_NS}title") or ""
+
+
+def test_plots_are_titled_with_the_model_name_or_else_its_id(client: TestClient, diabetes_csv: bytes) -> None:
+    dataset = upload(client, diabetes_csv)
+    body = {"dataset_id": dataset["id"], "target": "y", "cv": {"folds": 3}}
+    named = run_job(client, {**body, "name": "diabetes lasso"})["model_id"]
+    assert client.get(f"/v1/models/{named}").json()["name"] == "diabetes lasso"
+    path_title = _title(client.get(f"/v1/models/{named}/plots/path.svg").content)
+    cv_svg = client.get(f"/v1/models/{named}/plots/cv.svg").content
+    assert path_title == "diabetes lasso \u2014 Coefficient path (l1_ratio = 1)"
+    assert _title(cv_svg).startswith("diabetes lasso \u2014 Cross-validation: mse")
+    assert named not in path_title + _title(cv_svg)
+    # The CV plot's top axis: the counts of the model's path, never more than its features.
+    counts = [
+        int(e.text or "-1")
+        for e in ET.fromstring(cv_svg).iter(f"{SVG_NS}text")
+        if e.get("class") == "n-selected"
+    ]
+    n_selected = client.get(f"/v1/models/{named}/path").json()["n_selected"]
+    assert counts and set(counts) <= set(n_selected)
+    unnamed = run_job(client, body)["model_id"]
+    assert client.get(f"/v1/models/{unnamed}").json()["name"] is None
+    assert _title(client.get(f"/v1/models/{unnamed}/plots/path.svg").content).startswith(
+        f"model {unnamed} \u2014 "
+    )
+    assert _title(client.get(f"/v1/models/{unnamed}/plots/cv.svg").content).startswith(
+        f"model {unnamed} \u2014 "
+    )

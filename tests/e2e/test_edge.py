@@ -237,6 +237,23 @@ def _requests(server: Server, method: str, route: str) -> dict[str, float]:
     }
 
 
+def test_edge_heads_refused_by_the_protocol_are_counted_in_metrics(edge: Server) -> None:
+    before = _requests(edge, "-", "(request head)")
+    heads = {
+        "414": b"GET /healthz?q=" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        "431": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 200_000 + b"\r\n\r\n",
+        "400": b"NOT HTTP AT ALL\r\n\r\n",
+    }
+    for expected, head in heads.items():
+        with open_request(edge, head) as sock:
+            status, _, _ = read_answer(sock)
+        assert str(status) == expected
+    after = _requests(edge, "-", "(request head)")
+    assert {status: after.get(status, 0) - before.get(status, 0) for status in heads} == dict.fromkeys(
+        heads, 1.0
+    )
+
+
 def test_edge_client_dropping_a_half_sent_upload_is_not_a_5xx(edge: Server) -> None:
     head = b"POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n" + AUTH
     with open_request(edge, head + b"Content-Length: %d\r\n\r\n" % MIB) as sock:

@@ -1,0 +1,7 @@
+"""`python -m sparsefit`: the command line."""
+
+import sys
+
+from sparsefit.cli import main
+
+sys.exit(main())
