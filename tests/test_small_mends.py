@@ -20,9 +20,16 @@ from tests.e2e.conftest import REPO
 
 def _make_run(*args: str, **env: str) -> str:
     """The command `make run` would execute (dry run), with ``env`` added to the environment."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SPARSEFIT_")}
+    # Not make's own variables either: under `make test` they make the child print "Leaving
+    # directory" lines after the command.
+    inherited = ("SPARSEFIT_", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
     done = subprocess.run(
-        ["make", "-n", "run", *args], cwd=REPO, env={**environment, **env}, capture_output=True, text=True
+        ["make", "--no-print-directory", "-n", "run", *args],
+        cwd=REPO,
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]

@@ -224,6 +224,8 @@ def test_ui_works_without_keys(browser: Browser, server: Server) -> None:
     page.set_input_files("#upload-file", str(DIABETES))
     page.click("#upload-button")
     page.locator("#datasets-table tbody tr[data-id]").wait_for()
+    # The target list is filled from the new dataset's columns once they arrive.
+    page.wait_for_function("document.querySelector('#job-target').value === 'y'")
     assert page.input_value("#job-target") == "y"
     assert watched.external == [] and _page_errors(watched) == []
     context.close()
