@@ -250,12 +250,7 @@ class Catalog:
         model's summary (20,000 coefficients) would cost more than the rest of such a read.
         """
         with self._transaction(write=False) as conn:
-            row = conn.execute(
-                "SELECT sha256 FROM models WHERE id = ? AND tenant = ?", (model_id, tenant)
-            ).fetchone()
-        if row is None:
-            raise NotFoundError("No model with this id.")
-        return str(row[0])
+            return _model_sha256(conn, model_id, tenant)
 
     def model_sha256_nowait(self, model_id: str, tenant: str = DEFAULT_TENANT) -> str | None:
         """:meth:`model_sha256`, or None at once when another thread holds the catalog.
@@ -268,14 +263,9 @@ class Catalog:
             return None
         try:
             with _storage_problems():
-                row = self._conn.execute(
-                    "SELECT sha256 FROM models WHERE id = ? AND tenant = ?", (model_id, tenant)
-                ).fetchone()
+                return _model_sha256(self._conn, model_id, tenant)
         finally:
             self._lock.release()
-        if row is None:
-            raise NotFoundError("No model with this id.")
-        return str(row[0])
 
     def get_model_text(self, model_id: str, tenant: str = DEFAULT_TENANT) -> ModelText:
         """:meth:`get_model` with the summary left as its stored JSON text, for reads that pass it on."""
@@ -478,3 +468,11 @@ def _check_finish(job_id: str, status: JobStatus, model: ModelRecord | None) -> 
         raise ValueError(f"{status!r} is not a final status")
     if model is not None and model.job_id != job_id:
         raise ValueError("the model belongs to another job")
+
+
+def _model_sha256(conn: sqlite3.Connection, model_id: str, tenant: str) -> str:
+    """The checksum column of ``tenant``'s model ``model_id``; NotFoundError when there is none."""
+    row = conn.execute("SELECT sha256 FROM models WHERE id = ? AND tenant = ?", (model_id, tenant)).fetchone()
+    if row is None:
+        raise NotFoundError("No model with this id.")
+    return str(row[0])
