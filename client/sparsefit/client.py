@@ -99,16 +99,31 @@ class Client:
         *,
         wait: Literal[True] = True,
         progress: bool = False,
+        columns: Sequence[str] | None = None,
         **options: Any,
     ) -> Model: ...
 
     @overload
     def fit(
-        self, dataset: object, target: str, *, wait: Literal[False], progress: bool = False, **options: Any
+        self,
+        dataset: object,
+        target: str,
+        *,
+        wait: Literal[False],
+        progress: bool = False,
+        columns: Sequence[str] | None = None,
+        **options: Any,
     ) -> Job: ...
 
     def fit(
-        self, dataset: object, target: str, *, wait: bool = True, progress: bool = False, **options: Any
+        self,
+        dataset: object,
+        target: str,
+        *,
+        wait: bool = True,
+        progress: bool = False,
+        columns: Sequence[str] | None = None,
+        **options: Any,
     ) -> Model | Job:
         """Train a model of ``target`` on ``dataset`` (a Dataset, a dataset id, or a table or file,
         uploaded first); ``options`` are JobCreate fields (``penalty="elasticnet"``, ``l1_ratio=0.5``,
@@ -116,9 +131,10 @@ class Client:
 
         With ``wait`` (the default) it follows the job's events until it ends and returns the Model,
         showing a progress bar when ``progress`` is true; a failed or canceled job raises
-        SparsefitError. ``wait=False`` returns the queued Job at once.
+        SparsefitError. ``wait=False`` returns the queued Job at once. ``columns`` names the columns
+        of an array or sparse matrix uploaded first, as in :meth:`upload`.
         """
-        body = job_body(self._dataset_id(dataset), target, options)
+        body = job_body(self._dataset_id(dataset, columns), target, options)
         job = Job.from_json(self._http.json("POST", "/v1/jobs", json=body))
         return self.wait(job, progress=progress) if wait else job
 
@@ -171,12 +187,12 @@ class Client:
 
     # Internals
 
-    def _dataset_id(self, dataset: object) -> str:
+    def _dataset_id(self, dataset: object, columns: Sequence[str] | None = None) -> str:
         if isinstance(dataset, Dataset):
             return dataset.id
         if isinstance(dataset, str) and not is_table_path(dataset):
             return dataset
-        return self.upload(dataset).id
+        return self.upload(dataset, columns=columns).id
 
     def _follow(self, job_id: str, display: Progress) -> Job:
         """The job's final state, read from its event stream (reconnecting if the stream breaks)."""

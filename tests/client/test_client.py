@@ -160,6 +160,18 @@ def test_wide_array_upload_and_fit(sf: sparsefit.Client) -> None:
     )
 
 
+def test_fit_names_the_columns_of_an_array_it_uploads(sf: sparsefit.Client) -> None:
+    # The README's form: fit(array, columns=...) uploads the array under those names first
+    # (columns was once sent in the JobCreate body, a 422).
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((80, 300))
+    y = 2 * x[:, 7] + 0.1 * rng.standard_normal(80)
+    names = [*(f"g{j}" for j in range(300)), "target"]
+    model = sf.fit(np.column_stack([x, y]), target="target", columns=names, cv=None, alpha=0.1)
+    assert model.selected_features == ["g7"]
+    assert list(model.coefficients.index) == names[:-1]
+
+
 def test_sparse_matrix_upload_fit_and_predict(sf: sparsefit.Client) -> None:
     rng = np.random.default_rng(1)
     x = sp.random(300, 40, density=0.2, format="csr", random_state=rng)
