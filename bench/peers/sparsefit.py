@@ -10,11 +10,11 @@ from threadpoolctl import threadpool_limits
 
 # Loading the compiled kernels is part of importing Sparsefit here, as it is when its worker pool
 # starts (the forkserver preloads this module); the cold first fit is reported separately.
-import service.modeling.warm  # noqa: F401
+import service.modeling.engine.warm  # noqa: F401
 from bench.peers.base import ROOT, Fit, Job
 from bench.problems import Design, FloatArray, Problem
+from service.modeling.engine.solver import solve_path
 from service.modeling.fit import fit_model
-from service.modeling.solver import solve_path
 from service.modeling.specs import CVSpec, Family, FitSpec, PathSpec, SelectionRule, default_tol
 
 MAX_ITER = 100_000

@@ -4,13 +4,11 @@
 # service.worker comes first in the pool's preload list: it limits BLAS threads before numpy loads.
 # pyarrow.dataset and pyarrow.pandas_compat: pyarrow.parquet.read_table imports them (with Acero,
 # ORC and Substrait) on its first call, 200-500 ms per job. service.modeling.fit is the engine,
-# which the web process never imports; service.modeling.warm compiles (or loads from numba's disk
+# which the web process never imports; service.modeling.engine.warm compiles (or loads from numba's disk
 # cache) every kernel.
 import pyarrow.dataset
 import pyarrow.pandas_compat  # noqa: F401
 
-import service.modeling.fit
-import service.modeling.warm  # noqa: F401
 from service.worker import versions
 
 # Recorded with every model; read from the distributions' metadata (importlib.metadata and its

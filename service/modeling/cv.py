@@ -6,8 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from service.modeling.columns import RawMoments, is_sparse
-from service.modeling.gaussian_engine import GRAM_MAX_COLUMNS, GRAM_MIN_ALPHAS
+from service.modeling.engine import GRAM_MAX_COLUMNS, GRAM_MIN_ALPHAS, RawMoments, is_sparse
 from service.modeling.link import path_predictors
 from service.modeling.metrics import fold_score
 from service.modeling.parallel import run_folds

@@ -6,13 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.modeling.columns import RawMoments
+from service.modeling.engine import PathProgress, PathSolution, RawMoments, alpha_max, solve_path
 from service.modeling.link import path_predictors
 from service.modeling.metrics import deviance, deviance_ratio, null_deviance
 from service.modeling.problem import Problem
 from service.modeling.results import PathResult
-from service.modeling.solution import PathProgress, PathSolution
-from service.modeling.solver import alpha_max, solve_path
 from service.modeling.specs import Family, FloatArray, PathSpec
 from service.modeling.standardize import Standardization, fit_standardization
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.modeling.solution import PathProgress
+from service.modeling.engine import PathProgress
 from service.modeling.specs import Checkpoint
 
 

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from service.modeling import kernels
-from service.modeling.columns import Columns, is_sparse
+from service.modeling.engine import Columns, dense_ranges, is_sparse, sparse_ranges
 from service.modeling.specs import BoolArray, FloatArray
 
 
@@ -47,9 +46,9 @@ def _informative(X: Any, w: FloatArray, fit_intercept: bool) -> BoolArray:
     keep = w > 0
     if is_sparse(X):
         csc = sp.csc_matrix(X)
-        lo, hi = kernels.sparse_ranges(csc.indptr, csc.indices, csc.data, keep, int(keep.sum()))
+        lo, hi = sparse_ranges(csc.indptr, csc.indices, csc.data, keep, int(keep.sum()))
     else:
-        lo, hi = kernels.dense_ranges(np.asarray(X, dtype=np.float64), keep)
+        lo, hi = dense_ranges(np.asarray(X, dtype=np.float64), keep)
     if fit_intercept:
         informative: BoolArray = lo < hi
     else:

@@ -24,8 +24,8 @@ from scipy.optimize import minimize
 from scipy.special import expit, logsumexp, softmax
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
-from service.modeling.solution import PathSolution
-from service.modeling.solver import alpha_max, solve_path
+from service.modeling.engine.solution import PathSolution
+from service.modeling.engine.solver import alpha_max, solve_path
 from service.modeling.specs import Family
 
 FloatArray = npt.NDArray[np.float64]

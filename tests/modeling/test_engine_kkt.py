@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.modeling.solution import PathSolution
+from service.modeling.engine.solution import PathSolution
 from service.modeling.specs import Family
 from tests.modeling.engine_checks import (
     DATASETS,

@@ -16,7 +16,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 
-from service.modeling.solution import PathSolution
+from service.modeling.engine.solution import PathSolution
 from tests.modeling.engine_checks import (
     EngineProblem,
     FloatArray,

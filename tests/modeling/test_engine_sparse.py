@@ -110,7 +110,7 @@ _MEMORY_PROBE = textwrap.dedent(
     import json, resource, sys, tracemalloc
     import numpy as np
     import scipy.sparse as sp
-    from service.modeling.solver import alpha_max, solve_path
+    from service.modeling.engine.solver import alpha_max, solve_path
     from service.modeling.specs import Family
 
     def sparse_design(rng, n, p, nnz):

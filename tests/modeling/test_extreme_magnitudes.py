@@ -9,8 +9,8 @@ import scipy.sparse as sp
 
 from service.errors import InvalidDataError, NotConvergingError, ValidationError
 from service.modeling import CVSpec, Family, FitSpec, PathSpec, fit_model
+from service.modeling.engine.solver import solve_path
 from service.modeling.problem import build_problem
-from service.modeling.solver import solve_path
 
 RNG = np.random.default_rng(11)
 X8 = RNG.normal(size=(8, 3))

@@ -10,8 +10,8 @@ from scipy.optimize import minimize
 from scipy.special import expit, logsumexp, softmax
 
 from service.modeling import Family, FitOutcome, FitSpec, PathSpec, fit_model
-from service.modeling.logistic_problem import penalty_center
-from service.modeling.solver import solve_path
+from service.modeling.engine.logistic_problem import penalty_center
+from service.modeling.engine.solver import solve_path
 
 if TYPE_CHECKING:
     from tests.modeling.conftest import Data
@@ -214,7 +214,7 @@ def test_an_inner_solve_on_collinear_columns_is_bounded_and_the_path_still_conve
     """Coordinate descent on two nearly identical columns converges at a rate near 1: one Newton
     step used to spend ~35,000 epochs, out of the stall guard's sight. Each inner solve now gets at
     most INNER_EPOCHS, and the outer loop still reaches the KKT tolerance."""
-    import service.modeling.logistic_engine as engine
+    import service.modeling.engine.logistic_engine as engine
 
     rng = np.random.default_rng(0)
     n = 200

@@ -16,9 +16,9 @@ import scipy.sparse as sp
 from sklearn.linear_model import lars_path
 
 from service.modeling import CVSpec, Family, FitSpec, PathSpec, SelectionRule, fit_model
-from service.modeling.path_control import count_features
-from service.modeling.solution import PathSolution
-from service.modeling.solver import solve_path
+from service.modeling.engine.path_control import count_features
+from service.modeling.engine.solution import PathSolution
+from service.modeling.engine.solver import solve_path
 from tests.modeling.engine_checks import (
     EngineProblem,
     FloatArray,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.modeling.path_control import (
+from service.modeling.engine.path_control import (
     EDGE_BRACKET,
     MAX_BISECTIONS,
     MIN_BRACKET,
@@ -13,7 +13,7 @@ from service.modeling.path_control import (
     Step,
     walk_path,
 )
-from service.modeling.solution import PathRecorder, PathSolution
+from service.modeling.engine.solution import PathRecorder, PathSolution
 
 
 class ScriptedEngine:

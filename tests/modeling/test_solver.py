@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from service.modeling.solver import alpha_max, solve_path
+from service.modeling.engine.solver import alpha_max, solve_path
 from service.modeling.specs import Family
 
 if TYPE_CHECKING:

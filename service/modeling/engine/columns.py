@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 
-from service.modeling import kernels
+from service.modeling.engine import kernels
 from service.modeling.specs import FloatArray, IntArray
 
 # Row blocks for the Gram matrix: large enough for BLAS to run at full speed, small enough that

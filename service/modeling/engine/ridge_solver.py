@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.modeling.gaussian_data import GaussianData, duality_gap
-from service.modeling.penalty import Penalty
-from service.modeling.solution import PathProgress, PathSolution, alpha_blocks
+from service.modeling.engine.gaussian_data import GaussianData, duality_gap
+from service.modeling.engine.penalty import Penalty
+from service.modeling.engine.solution import PathProgress, PathSolution, alpha_blocks
 from service.modeling.specs import FloatArray
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from service.modeling import kernels
-from service.modeling.columns import Columns
+from service.modeling.engine import kernels
+from service.modeling.engine.columns import Columns
+from service.modeling.engine.penalty import Penalty
 from service.modeling.metrics import weighted_mean
-from service.modeling.penalty import Penalty
 from service.modeling.specs import FloatArray
 
 TINY = np.finfo(np.float64).tiny

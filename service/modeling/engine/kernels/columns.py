@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from service.modeling.kernels.coordinate import FAST
+from service.modeling.engine.kernels.coordinate import FAST
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)

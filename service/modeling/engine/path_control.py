@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from service.modeling.solution import PathProgress, PathRecorder, PathSolution, alpha_blocks
+from service.modeling.engine.solution import PathProgress, PathRecorder, PathSolution, alpha_blocks
 from service.modeling.specs import FloatArray, IntArray
 
 # glmnet's defaults: stop once the model explains 99.9 % of the null deviance, or once a step

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.modeling.columns import RawMoments
-from service.modeling.gaussian_data import Certificate, GaussianData
-from service.modeling.gram_solver import GramSolver
-from service.modeling.path_control import PathControl, Step, walk_path
-from service.modeling.penalty import Penalty
-from service.modeling.residual_solver import ResidualSolver
-from service.modeling.screening import grow, starting_set, strong_set, violators
-from service.modeling.solution import PathProgress, PathRecorder, PathSolution
+from service.modeling.engine.columns import RawMoments
+from service.modeling.engine.gaussian_data import Certificate, GaussianData
+from service.modeling.engine.gram_solver import GramSolver
+from service.modeling.engine.path_control import PathControl, Step, walk_path
+from service.modeling.engine.penalty import Penalty
+from service.modeling.engine.residual_solver import ResidualSolver
+from service.modeling.engine.screening import grow, starting_set, strong_set, violators
+from service.modeling.engine.solution import PathProgress, PathRecorder, PathSolution
+from service.modeling.engine.stall import StallGuard
 from service.modeling.specs import BoolArray, FloatArray
-from service.modeling.stall import StallGuard
 
 # Covariance updates pay n p^2 once for the Gram matrix and then p per coordinate update instead of n:
 # worth it for a path on a dense, tall design whose Gram matrix fits comfortably in memory.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.modeling.kernels.columns import (
+from service.modeling.engine.kernels.columns import (
     dense_matvec_subset,
     dense_moments_subset,
     dense_ranges,
@@ -14,8 +14,8 @@ from service.modeling.kernels.columns import (
     sparse_weighted_moments,
     sparse_xt_subset,
 )
-from service.modeling.kernels.coordinate import solve_dense, solve_gram, solve_sparse
-from service.modeling.kernels.gap import enet_gap
+from service.modeling.engine.kernels.coordinate import solve_dense, solve_gram, solve_sparse
+from service.modeling.engine.kernels.gap import enet_gap
 
 
 def warm_up() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.modeling.penalty import Penalty
+from service.modeling.engine.penalty import Penalty
 from service.modeling.specs import BoolArray, FloatArray, IntArray
 
 # A single fit far below alpha_max gets no help from the strong rule (its threshold goes

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.modeling import kernels
-from service.modeling.columns import RawMoments
-from service.modeling.gaussian_data import SETTLE, Certificate, GaussianData, duality_gap
-from service.modeling.penalty import Penalty
-from service.modeling.screening import indices, violators
+from service.modeling.engine import kernels
+from service.modeling.engine.columns import RawMoments
+from service.modeling.engine.gaussian_data import SETTLE, Certificate, GaussianData, duality_gap
+from service.modeling.engine.penalty import Penalty
+from service.modeling.engine.screening import indices, violators
+from service.modeling.engine.stall import StallGuard
 from service.modeling.specs import BoolArray, FloatArray
-from service.modeling.stall import StallGuard
 
 # Between gap checks the kernel runs CHUNK_EPOCHS at first, doubling: an epoch costs |ws| * p
 # flops, far less than the Python around a check.

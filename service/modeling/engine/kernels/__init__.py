@@ -4,7 +4,7 @@ functions next to the code that calls them, need no build step in ``pip install`
 once into numba's on-disk cache (``cache=True``).
 """
 
-from service.modeling.kernels.columns import (
+from service.modeling.engine.kernels.columns import (
     dense_matvec_subset,
     dense_moments_subset,
     dense_ranges,
@@ -14,9 +14,9 @@ from service.modeling.kernels.columns import (
     sparse_weighted_moments,
     sparse_xt_subset,
 )
-from service.modeling.kernels.coordinate import solve_dense, solve_gram, solve_sparse
-from service.modeling.kernels.gap import enet_gap
-from service.modeling.kernels.warmup import warm_up
+from service.modeling.engine.kernels.coordinate import solve_dense, solve_gram, solve_sparse
+from service.modeling.engine.kernels.gap import enet_gap
+from service.modeling.engine.kernels.warmup import warm_up
 
 __all__ = [
     "dense_matvec_subset",

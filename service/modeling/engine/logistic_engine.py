@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from service.modeling.columns import Columns, ResidualState
+from service.modeling.engine.columns import Columns, ResidualState
+from service.modeling.engine.logistic_problem import PROBABILITY_FLOOR, penalty_center
+from service.modeling.engine.path_control import PathControl, Step, walk_path
+from service.modeling.engine.penalty import Penalty
+from service.modeling.engine.screening import grow, indices, starting_set, strong_set, violators
+from service.modeling.engine.solution import PathProgress, PathRecorder, PathSolution
+from service.modeling.engine.stall import StallGuard
 from service.modeling.link import log_probabilities, one_hot
-from service.modeling.logistic_problem import PROBABILITY_FLOOR, penalty_center
-from service.modeling.path_control import PathControl, Step, walk_path
-from service.modeling.penalty import Penalty
-from service.modeling.screening import grow, indices, starting_set, strong_set, violators
-from service.modeling.solution import PathProgress, PathRecorder, PathSolution
 from service.modeling.specs import BoolArray, Family, FloatArray, IntArray
-from service.modeling.stall import StallGuard
 
 # glmnet's curvature floor (pmin = 1e-5): rows fitted almost perfectly keep a little weight, so
 # the quadratic model stays well posed.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.modeling.columns import ResidualState
-from service.modeling.gaussian_data import SETTLE, Certificate, GaussianData, duality_gap
-from service.modeling.penalty import Penalty
-from service.modeling.screening import indices, violators
+from service.modeling.engine.columns import ResidualState
+from service.modeling.engine.gaussian_data import SETTLE, Certificate, GaussianData, duality_gap
+from service.modeling.engine.penalty import Penalty
+from service.modeling.engine.screening import indices, violators
+from service.modeling.engine.stall import StallGuard
 from service.modeling.specs import BoolArray, FloatArray, IntArray
-from service.modeling.stall import StallGuard
 
 # Anderson acceleration (Bertrand & Massias; skglm): extrapolate from this many epochs' iterates,
 # once cycling has run ACCELERATE_AFTER epochs without settling.

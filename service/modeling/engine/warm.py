@@ -4,6 +4,6 @@ The worker pool's forkserver preloads it, so each forked job starts with the ker
 no request ever pays for compilation.
 """
 
-from service.modeling.kernels import warm_up
+from service.modeling.engine.kernels import warm_up
 
 warm_up()

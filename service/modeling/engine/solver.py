@@ -7,17 +7,22 @@ from typing import Any
 
 import numpy as np
 
-from service.modeling.columns import RawMoments
-from service.modeling.gaussian_data import GaussianData
-from service.modeling.gaussian_engine import fit_gaussian_null, gaussian_path
-from service.modeling.logistic_engine import LogisticData, NewtonSolver, fit_logistic_null, logistic_path
-from service.modeling.logistic_problem import PROBABILITY_FLOOR
-from service.modeling.path_control import PathControl
-from service.modeling.penalty import Penalty
-from service.modeling.residual_solver import ResidualSolver
-from service.modeling.ridge_solver import closed_form_applies, solve_ridge_path
+from service.modeling.engine.columns import RawMoments
+from service.modeling.engine.gaussian_data import GaussianData
+from service.modeling.engine.gaussian_engine import fit_gaussian_null, gaussian_path
+from service.modeling.engine.logistic_engine import (
+    LogisticData,
+    NewtonSolver,
+    fit_logistic_null,
+    logistic_path,
+)
+from service.modeling.engine.logistic_problem import PROBABILITY_FLOOR
+from service.modeling.engine.path_control import PathControl
+from service.modeling.engine.penalty import Penalty
+from service.modeling.engine.residual_solver import ResidualSolver
+from service.modeling.engine.ridge_solver import closed_form_applies, solve_ridge_path
+from service.modeling.engine.solution import PathProgress, PathSolution
 from service.modeling.scaling import penalty_units
-from service.modeling.solution import PathProgress, PathSolution
 from service.modeling.specs import Family, FloatArray, IntArray
 
 # Everything above this module (standardization, path alphas, CV, selection, metrics) calls only
