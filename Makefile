@@ -23,12 +23,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # The client (client/, its own distribution) too: tests/client drives it against a real server.
 $(VENV)/.installed-test: pyproject.toml client/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
 	$(BIN)/python -m pip install --quiet -e './client[all]'
 	touch $(VENV)/.installed $@
 
 $(VENV)/.installed-bench: pyproject.toml client/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask,bench]'
 	$(BIN)/python -m pip install --quiet -e './client[all]'
 	touch $(VENV)/.installed $(VENV)/.installed-test $@
 

@@ -1,7 +1,7 @@
 """Where a fit job's time goes, timed inside a job process that the real WorkerPool forked.
 
-The target wraps `worker.run_fit_job`: in its own throwaway process it swaps the worker module's
-`load_design`, `fit_model`, `describe_model` and `ModelStore.save` for timed versions, so the job
+The target wraps `process.run_job`: in its own throwaway process it swaps the fit kind's
+`load_design` and `describe_model`, `fit_model` and `ModelStore.save` for timed versions, so the job
 runs the real `execute` and reports each step's seconds with its result. A fresh job process pays
 for things an in-process measurement does not (lazy imports, fresh memory), which is why the steps
 are timed in one. The pool lives in a helper interpreter started with `-c`: a forkserver child
@@ -25,11 +25,14 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from service import worker
+import service.modeling.fit
 from service.jobs.pool import WorkerPool
 from service.store import Catalog, JobRecord, JobStatus, ModelRecord, new_id, utc_now
 from service.store.blobs import ModelStore
-from service.worker import FitResult, FitTask
+from service.worker import process
+from service.worker.kinds import fit as fit_kind
+from service.worker.kinds.fit import FitTask
+from service.worker.tasks import FitResult
 
 STEPS_KEY = "_bench_steps"
 SECRET = b"bench-secret-bench-secret-000000"
@@ -65,12 +68,14 @@ class _StampingConnection:
 
 
 def timed_fit_job(task: FitTask, conn: Connection, cancel: Event) -> None:
-    """Process target: run_fit_job with its steps timed (this process only; it exits after)."""
+    """Process target: run_job with its steps timed (this process only; it exits after)."""
     log = {"entered_at": time.time()}
-    for name in ("load_design", "fit_model", "describe_model"):
-        setattr(worker, name, _timing(getattr(worker, name), name, log))
-    worker.ModelStore.save = _timing(worker.ModelStore.save, "save", log)  # type: ignore[method-assign]
-    worker.run_fit_job(task, _StampingConnection(conn, log), cancel)  # type: ignore[arg-type]
+    for name in ("load_design", "describe_model"):
+        setattr(fit_kind, name, _timing(getattr(fit_kind, name), name, log))
+    # execute imports fit_model from its module when it runs, so the module's name is the one to swap.
+    service.modeling.fit.fit_model = _timing(service.modeling.fit.fit_model, "fit_model", log)  # type: ignore[assignment]
+    ModelStore.save = _timing(ModelStore.save, "save", log)  # type: ignore[method-assign]
+    process.run_job(task, _StampingConnection(conn, log), cancel)  # type: ignore[arg-type]
 
 
 def time_job_steps(task: FitTask) -> tuple[dict[str, float], FitResult]:

@@ -31,11 +31,11 @@ import sklearn
 from threadpoolctl import threadpool_limits
 
 import service
-from service import worker
 from service.api.job_specs import design_spec, fit_spec
 from service.api.schemas import JobCreate
 from service.data.design import Design, DesignSpec
 from service.modeling import FitOutcome, FitSpec, fit_model
+from service.worker import design as worker
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -45,14 +45,14 @@ from bench.service_bench import (
     running_server,
     service_fit,
 )
-from service import worker
 from service.api.job_specs import design_spec, fit_spec
 from service.api.schemas import JobCreate
 from service.config import Settings
 from service.data.design import Design
 from service.modeling import FitOutcome, FitSpec, fit_model
 from service.store import new_id
-from service.worker import FitTask
+from service.worker import design as worker
+from service.worker.kinds.fit import FitTask
 
 N_INFORMATIVE = 10
 
@@ -161,7 +161,7 @@ def upload_case(client: httpx.Client, case: WideCase, seed: int) -> tuple[dict[s
 
 
 def bare_fit(design: Design, spec: FitSpec, cv_processes: int) -> tuple[float, FitOutcome]:
-    """fit_model exactly as worker.execute calls it, without the checkpoint: seconds and outcome."""
+    """fit_model exactly as kinds.fit.execute calls it, without the checkpoint: seconds and outcome."""
     with threadpool_limits(limits=1):
         start = time.perf_counter()
         outcome = fit_model(

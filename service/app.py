@@ -14,7 +14,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 import service
-from service.api import datasets, exports, jobs, metrics, models, ops
+from service.api import datasets, exports, jobs, metrics, models, ops, selections
 from service.api.artifact_cache import ArtifactCache
 from service.api.auth import KeyRing, load_key_ring
 from service.api.deps import SchemaCache, Services, require_tenant
@@ -27,11 +27,13 @@ from service.api.startup import warm_workers
 from service.api.ui import install_ui
 from service.config import Settings
 from service.data.limits import TableLimits
+from service.jobs.executor import ClosesAsync, Executor
 from service.jobs.manager import JobManager
 from service.jobs.pool import WorkerPool
 from service.store.blobs import DatasetStore, ModelStore, sweep_temp_files
 from service.store.catalog import Catalog
 from service.store.signing import load_or_create_secret
+from service.worker.tasks import TaskSettings
 
 logger = logging.getLogger("service")
 
@@ -47,7 +49,7 @@ def build_services(settings: Settings) -> Services:
     sweep_temp_files(settings.data_dir)  # partial files of a crashed write are never objects
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
     catalog.sweep_idempotency_keys()  # expired keys, and keys whose request died with the last process
-    pool = WorkerPool(settings.workers, settings.cancel_grace_s)
+    pool = build_executor(settings)
     secret = artifact_secret(settings)
     model_store = ModelStore(settings.data_dir, secret=secret, min_free_bytes=settings.min_free_bytes)
     orphans = model_store.remove_unknown(catalog.model_ids())
@@ -66,12 +68,29 @@ def build_services(settings: Settings) -> Services:
             settings.max_queued_jobs,
             settings.max_queued_jobs_per_tenant,
             models=model_store,
+            task_settings=TaskSettings(
+                data_dir=settings.data_dir,
+                job_timeout_s=settings.job_timeout_s,
+                cv_processes=settings.cv_processes,
+                artifact_secret=secret,
+                min_free_bytes=settings.min_free_bytes,
+            ),
         ),
         keys=load_key_ring(settings),
         table_limits=TableLimits(settings.max_rows, settings.max_columns, settings.max_cells),
         artifact_secret=secret,
         schemas=SchemaCache(catalog),
     )
+
+
+def build_executor(settings: Settings) -> Executor:
+    """SPARSEFIT_EXECUTOR: the local process pool, or the Dask cluster at SPARSEFIT_DASK_SCHEDULER."""
+    if settings.executor == "dask" and settings.dask_scheduler is not None:
+        # Imported only when chosen: distributed adds half a second to every local start.
+        from service.jobs.dask_pool import DaskPool
+
+        return DaskPool(settings.workers, settings.cancel_grace_s, settings.dask_scheduler)
+    return WorkerPool(settings.workers, settings.cancel_grace_s)
 
 
 def artifact_secret(settings: Settings) -> bytes:
@@ -131,6 +150,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             warming.cancel()
         lag_watch.cancel()
         await services.manager.stop()
+        if isinstance(services.pool, ClosesAsync):  # the Dask client, after its jobs were stopped
+            await services.pool.close()
         services.catalog.close()
         logger.info("sparsefit stopped")
 
@@ -158,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     # Every /v1 route needs the caller's tenant, so a missing key is a 401 even where the route itself
     # does not use the tenant; operational routes stay open (API.md).
-    for router in (datasets.router, jobs.router, models.router, exports.router):
+    for router in (datasets.router, jobs.router, models.router, selections.router, exports.router):
         app.include_router(router, dependencies=[Depends(require_tenant)], responses=problem_responses(401))
     app.include_router(ops.router)
     app.include_router(metrics.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,14 @@ class Settings(BaseSettings):
         default=2, ge=1, le=64, description="Processes a large job's CV folds run in (forked, sharing X)."
     )
     max_queued_jobs: int = Field(default=100, ge=1, description="Queued jobs beyond this answer 503.")
+    # Where jobs run (issue 14): `local`, processes forked on this machine; `dask`, tasks on the Dask
+    # cluster at dask_scheduler, whose workers must see data_dir at the same path (a shared volume).
+    executor: Literal["local", "dask"] = Field(
+        default="local", description="Where jobs run: local worker processes, or a Dask cluster."
+    )
+    dask_scheduler: str | None = Field(
+        default=None, description="The Dask scheduler's address (tcp://host:8786) when executor is dask."
+    )
     job_timeout_s: float = Field(default=3600.0, gt=0, description="A running job is ended after this.")
     cancel_grace_s: float = Field(
         default=0.5, ge=0, description="How long a canceled job may run to its next checkpoint."
@@ -109,3 +117,9 @@ class Settings(BaseSettings):
     max_url_bytes: int = Field(
         default=8 * 1024, ge=256, description="Request target (path and query string) of one request (414)."
     )
+
+    @model_validator(mode="after")
+    def _dask_needs_a_scheduler(self) -> Settings:
+        if self.executor == "dask" and not self.dask_scheduler:
+            raise ValueError("SPARSEFIT_EXECUTOR=dask needs SPARSEFIT_DASK_SCHEDULER (tcp://host:8786)")
+        return self

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
-from service.artifact import ModelArtifact, describe_cv, describe_path
 from service.data.design import build_design
 from service.data.parsing import parse_split_json
 from service.data.spec import DesignSpec
 from service.modeling import CVSpec, Family, FitSpec, PathSpec, fit_model
 from service.plots import cv_svg, path_svg
+from service.worker.artifact import ModelArtifact, describe_cv, describe_path
 
 NS = "{http://www.w3.org/2000/svg}"
 # Feature names that must be escaped, or are not ASCII, and still round-trip through the XML parser.

@@ -8,7 +8,7 @@ from service.api.job_specs import design_spec, fit_spec
 from service.api.schemas import JobCreate
 from service.data.design import build_design
 from service.data.parsing import parse_split_json
-from service.worker import design_fit_spec
+from service.worker.design import design_fit_spec
 
 TABLE = parse_split_json(
     ["x", "colour", "z", "y"],

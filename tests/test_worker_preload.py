@@ -15,7 +15,7 @@ from service.api.job_specs import design_spec, fit_spec
 from service.api.schemas import JobCreate
 from service.jobs.pool import FORKSERVER_PRELOAD
 from service.store import new_id
-from service.worker import FitTask
+from service.worker.kinds.fit import FitTask
 from tests.conftest import upload
 
 # Run in a fresh interpreter: import what the pool's forkserver preloads (in its order), unpickle
@@ -24,7 +24,8 @@ JOB_PROCESS = """
 import importlib, os, pickle, sys
 for name in sys.argv[2].split(","):
     importlib.import_module(name)
-from service.worker import Checkpoint, execute
+from service.worker.process import Checkpoint
+from service.worker.kinds.fit import execute
 tasks = pickle.loads(open(sys.argv[1], "rb").read())
 
 class Pipe:

@@ -20,7 +20,7 @@ _PROBE = textwrap.dedent(
     from pathlib import Path
     import numpy as np
     import scipy.sparse as sp
-    from service.artifact import predict
+    from service.worker.artifact import predict
     from service.data.design import DesignSpec
     from service.data.sparse import SparseTable, canonical_csc
     from service.data.sparseio import sparse_to_bytes
@@ -28,7 +28,7 @@ _PROBE = textwrap.dedent(
     from service.data.limits import TableLimits
     from service.modeling import CVSpec, Family, FitSpec, PathSpec, SelectionRule
     from service.store.blobs import DatasetStore, ModelStore
-    from service.worker import FitTask, execute
+    from service.worker.kinds.fit import FitTask, execute
 
     SECRET = b"0123456789abcdef0123456789abcdef"
     root = Path(tempfile.mkdtemp())

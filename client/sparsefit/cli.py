@@ -1,4 +1,4 @@
-"""The `sparsefit` command: upload, fit, models, show, predict and export from a terminal."""
+"""The `sparsefit` command: upload, fit, select, models, show, predict and export from a terminal."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sparsefit.client import Client
 from sparsefit.errors import SparsefitError
 from sparsefit.models import Model
 from sparsefit.resources import Dataset, Job
+from sparsefit.selections import Selection
 from sparsefit.transport import DEFAULT_URL
 from sparsefit.version import __version__
 
@@ -57,6 +58,12 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("dataset", metavar="FILE_OR_ID", help="a table file (uploaded first) or a dataset id")
     _fit_options(fit)
 
+    select = _command(
+        commands, "select", select_command, "stability selection, knockoffs or bootstrap on a table"
+    )
+    select.add_argument("dataset", metavar="FILE_OR_ID", help="a table file (uploaded first) or a dataset id")
+    _select_options(select)
+
     _command(commands, "datasets", datasets_command, "list the datasets")
     _command(commands, "models", models_command, "list the models")
     show = _command(commands, "show", show_command, "a model's selection, coefficients and metrics")
@@ -95,6 +102,75 @@ def _fit_options(fit: argparse.ArgumentParser) -> None:
     fit.add_argument("--missing", choices=["error", "mean"], help="missing values: refuse or impute")
     fit.add_argument("--wait", action="store_true", help="follow the job and print the model")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar while waiting")
+
+
+def _select_options(select: argparse.ArgumentParser) -> None:
+    select.add_argument("--target", "-y", required=True, help="the column to explain")
+    select.add_argument("--kind", choices=["stability", "knockoffs", "bootstrap"], default="stability")
+    select.add_argument("--name", help="the job's name")
+    select.add_argument("--features", help="comma-separated columns to use (default: all but the target)")
+    select.add_argument("--family", choices=["gaussian", "binomial", "multinomial"])
+    select.add_argument("--pfer", type=float, help="stability: expected false selections (default 1)")
+    select.add_argument("--threshold", type=float, help="stability: probability cut-off in (0.5, 1)")
+    select.add_argument("--pairs", type=int, help="stability: subsample pairs (default 50)")
+    select.add_argument("--fdr", type=float, help="knockoffs: target false discovery rate (default 0.1)")
+    select.add_argument("--replicates", type=int, help="bootstrap: replicates (default 100)")
+    select.add_argument("--seed", type=int, help="the subsamples', knockoffs' or replicates' seed")
+    select.add_argument("--no-progress", action="store_true", help="no progress bar while waiting")
+
+
+def select_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The JobCreate fields of a selection job the command line set."""
+    options: dict[str, Any] = {}
+    for field in ("name", "family"):
+        if getattr(args, field) is not None:
+            options[field] = getattr(args, field)
+    if args.features:
+        options["features"] = [name.strip() for name in args.features.split(",") if name.strip()]
+    by_kind = {
+        "stability": {"pfer": args.pfer, "threshold": args.threshold, "n_pairs": args.pairs},
+        "knockoffs": {"fdr": args.fdr},
+        "bootstrap": {"replicates": args.replicates},
+    }
+    parameters = {key: value for key, value in by_kind[args.kind].items() if value is not None}
+    if args.seed is not None:
+        parameters["seed"] = args.seed
+    if parameters:
+        options[args.kind] = parameters
+    return options
+
+
+def select_command(client: Client, args: argparse.Namespace) -> int:
+    progress = sys.stderr.isatty() and not args.no_progress
+    selection = client.select(
+        args.dataset, args.target, args.kind, wait=True, progress=progress, **select_options(args)
+    )
+    if args.json:
+        return _print_json(selection.info)
+    write_selection(selection, sys.stdout)
+    return 0
+
+
+def write_selection(selection: Selection, out: TextIO) -> None:
+    """A selection for people: what was selected, and the evidence of the strongest features."""
+    info = selection.info
+    out.write(f"{selection.id}  {selection.kind} of {selection.target}: {len(selection.selected)} selected\n")
+    out.write(f"selected: {', '.join(selection.selected) or '(none)'}\n")
+    bounds = {
+        "stability": ("threshold", "pfer", "pfer_bound"),
+        "knockoffs": ("fdr", "threshold", "method"),
+        "bootstrap": ("alpha", "level", "replicates"),
+    }.get(selection.kind, ())
+    shown = ", ".join(f"{key}={_number(info.get(key))}" for key in bounds)
+    if shown:
+        out.write(shown + "\n")
+    for entry in info["features"][:SHOWN_COEFFICIENTS]:
+        evidence = ", ".join(
+            f"{k}={_number(v)}" for k, v in entry.items() if k != "feature" and v is not None
+        )
+        out.write(f"  {entry['feature']:<30} {evidence}\n")
+    if len(info["features"]) > SHOWN_COEFFICIENTS:
+        out.write(f"  ... and {len(info['features']) - SHOWN_COEFFICIENTS} more (--json shows all)\n")
 
 
 def upload_command(client: Client, args: argparse.Namespace) -> int:

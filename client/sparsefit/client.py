@@ -15,6 +15,7 @@ from sparsefit.events import read_events
 from sparsefit.models import Model
 from sparsefit.progress import Progress, progress_display
 from sparsefit.resources import Dataset, Job
+from sparsefit.selections import Selection
 from sparsefit.transport import DEFAULT_TIMEOUT_S, Http
 from sparsefit.uploads import file_body, is_table_path, json_body, table_document
 
@@ -140,13 +141,62 @@ class Client:
 
     def wait(self, job: Job | str, progress: bool = False) -> Model:
         """Follow a job's events until it ends: its Model, or SparsefitError if it failed or was canceled."""
-        job_id = _id(job)
-        display = progress_display(progress, f"job {job_id[:8]}")
-        try:
-            final = self._follow(job_id, display)
-        finally:
-            display.close()
-        return self._model_of(final)
+        return self._model_of(self._finished(job, progress))
+
+    @overload
+    def select(
+        self,
+        dataset: object,
+        target: str,
+        kind: str = "stability",
+        *,
+        wait: Literal[True] = True,
+        progress: bool = False,
+        columns: Sequence[str] | None = None,
+        **options: Any,
+    ) -> Selection: ...
+
+    @overload
+    def select(
+        self,
+        dataset: object,
+        target: str,
+        kind: str = "stability",
+        *,
+        wait: Literal[False],
+        progress: bool = False,
+        columns: Sequence[str] | None = None,
+        **options: Any,
+    ) -> Job: ...
+
+    def select(
+        self,
+        dataset: object,
+        target: str,
+        kind: str = "stability",
+        *,
+        wait: bool = True,
+        progress: bool = False,
+        columns: Sequence[str] | None = None,
+        **options: Any,
+    ) -> Selection | Job:
+        """Select the features of ``target`` on ``dataset`` with ``kind`` (``stability``,
+        ``knockoffs`` or ``bootstrap``); ``options`` are JobCreate fields, the kind's own parameters
+        among them (``stability={"pfer": 1}``, ``knockoffs={"fdr": 0.1}``, ``bootstrap={...}``).
+
+        With ``wait`` (the default) it follows the job and returns the Selection; ``wait=False``
+        returns the queued Job (then :meth:`wait_selection`).
+        """
+        body = job_body(self._dataset_id(dataset, columns), target, {**options, "kind": kind})
+        job = Job.from_json(self._http.json("POST", "/v1/jobs", json=body))
+        return self.wait_selection(job, progress=progress) if wait else job
+
+    def wait_selection(self, job: Job | str, progress: bool = False) -> Selection:
+        """Follow a selection job until it ends: its Selection, or SparsefitError if it did not succeed."""
+        final = self._finished(job, progress)
+        if final.status == "succeeded" and final.selection_id:
+            return self.selection(final.selection_id)
+        raise _job_problem(final, "a selection")
 
     def job(self, job_id: str) -> Job:
         return Job.from_json(self._http.json("GET", f"/v1/jobs/{job_id}"))
@@ -175,6 +225,18 @@ class Client:
     def delete_model(self, model: Model | str) -> None:
         self._http.request("DELETE", f"/v1/models/{_id(model)}")
 
+    # Selections
+
+    def selection(self, selection_id: str) -> Selection:
+        return Selection(self._http, self._http.json("GET", f"/v1/selections/{selection_id}"))
+
+    def selections(self, limit: int = 50, offset: int = 0) -> list[Selection]:
+        page = self._http.json("GET", "/v1/selections", params={"limit": limit, "offset": offset})
+        return [Selection(self._http, item) for item in page["items"]]
+
+    def delete_selection(self, selection: Selection | str) -> None:
+        self._http.request("DELETE", f"/v1/selections/{_id(selection)}")
+
     # Operations
 
     def health(self) -> dict[str, Any]:
@@ -193,6 +255,15 @@ class Client:
         if isinstance(dataset, str) and not is_table_path(dataset):
             return dataset
         return self.upload(dataset, columns=columns).id
+
+    def _finished(self, job: Job | str, progress: bool) -> Job:
+        """The job's final state, following its events with a progress bar when ``progress``."""
+        job_id = _id(job)
+        display = progress_display(progress, f"job {job_id[:8]}")
+        try:
+            return self._follow(job_id, display)
+        finally:
+            display.close()
 
     def _follow(self, job_id: str, display: Progress) -> Job:
         """The job's final state, read from its event stream (reconnecting if the stream breaks)."""
@@ -227,17 +298,22 @@ class Client:
     def _model_of(self, job: Job) -> Model:
         if job.status == "succeeded" and job.model_id:
             return self.model(job.model_id)
-        # A failed job carries its problem; a canceled one may not, so the client writes one.
-        problem = (
-            dict(job.error)
-            if job.error
-            else {
-                "type": JOB_CANCELED_PROBLEM,
-                "title": f"Job {job.status}",
-                "detail": f"job {job.id} ended {job.status} without a model",
-            }
-        )
-        raise SparsefitError({**problem, "job_id": job.id})
+        raise _job_problem(job, "a model")
+
+
+def _job_problem(job: Job, what: str) -> SparsefitError:
+    """The error of a job that ended without ``what``: its problem, or one the client writes."""
+    # A failed job carries its problem; a canceled one may not.
+    problem = (
+        dict(job.error)
+        if job.error
+        else {
+            "type": JOB_CANCELED_PROBLEM,
+            "title": f"Job {job.status}",
+            "detail": f"job {job.id} ended {job.status} without {what}",
+        }
+    )
+    return SparsefitError({**problem, "job_id": job.id})
 
 
 def job_body(dataset_id: str, target: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,5 +330,5 @@ def job_body(dataset_id: str, target: str, options: Mapping[str, Any]) -> dict[s
     return body
 
 
-def _id(resource: Dataset | Job | Model | str) -> str:
+def _id(resource: Dataset | Job | Model | Selection | str) -> str:
     return resource if isinstance(resource, str) else resource.id

@@ -57,7 +57,8 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Job:
-    """A training job (the service's JobRead) as it was when read."""
+    """A job (the service's JobRead) as it was when read: a fit makes a model, a stability,
+    knockoffs or bootstrap job a selection."""
 
     id: str
     name: str | None
@@ -71,6 +72,8 @@ class Job:
     created_at: str
     finished_at: str | None
     info: dict[str, Any] = field(repr=False, compare=False)
+    kind: str = "fit"
+    selection_id: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -92,4 +95,6 @@ class Job:
             created_at=document.get("created_at", ""),
             finished_at=document.get("finished_at"),
             info=document,
+            kind=str(document.get("kind", "fit")),
+            selection_id=document.get("selection_id"),
         )

@@ -6,9 +6,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from service.artifact import ModelArtifact
 from service.errors import IntegrityError
 from service.store.blobs import ModelStore
+from service.worker.artifact import ModelArtifact
 
 # (model id, the catalog's sha256 of its file, tenant): a file rewritten under the same id has
 # another checksum in the catalog, so it can never be answered from an entry of the old one.

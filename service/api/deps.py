@@ -16,8 +16,8 @@ from service.api.auth import KeyRing
 from service.config import Settings
 from service.data.limits import TableLimits
 from service.data.schema import DatasetSchema
+from service.jobs.executor import Executor
 from service.jobs.manager import JobManager
-from service.jobs.pool import WorkerPool
 from service.store.blobs import DatasetStore, ModelStore
 from service.store.catalog import Catalog
 
@@ -58,7 +58,7 @@ class Services:
     datasets: DatasetStore
     models: ModelStore
     artifacts: ArtifactCache
-    pool: WorkerPool
+    pool: Executor
     manager: JobManager
     keys: KeyRing
     table_limits: TableLimits

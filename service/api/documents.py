@@ -12,9 +12,9 @@ import json
 import orjson
 
 from service.api.schemas import ModelRead
-from service.artifact import ModelArtifact, path_arrays, path_columns
 from service.errors import ValidationError
 from service.store.records import ModelText
+from service.worker.artifact import ModelArtifact, path_arrays, path_columns
 
 JSON_MEDIA_TYPE = "application/json"
 

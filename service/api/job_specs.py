@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.api.schemas import JobCreate
 from service.data.design import DesignSpec
-from service.modeling import CVSpec, FitSpec, PathSpec
+from service.modeling.specs import AdaptiveInitial, AdaptiveSpec, CVSpec, FitSpec, PathSpec
 
 
 def design_spec(job: JobCreate) -> DesignSpec:
@@ -47,7 +49,26 @@ def fit_spec(job: JobCreate) -> FitSpec:
         tol=job.solver.tol,
         max_iter=job.solver.max_iter,
         max_features=job.max_features,
+        relax=job.relax,
+        adaptive=None
+        if job.adaptive is None
+        else AdaptiveSpec(gamma=job.adaptive.gamma, initial=AdaptiveInitial(job.adaptive.initial)),
     )
+
+
+def job_options(job: JobCreate) -> dict[str, Any]:
+    """What a job needs beyond the design and FitSpec, as plain values: the selection kind's
+    parameters, the groups by feature name (the worker numbers the design columns) and inference."""
+    options: dict[str, Any] = {}
+    for name in ("stability", "knockoffs", "bootstrap"):
+        part = getattr(job, name)
+        if part is not None:
+            options[name] = part.model_dump(mode="python")
+    if job.inference:
+        options["inference"] = True
+    if job.groups is not None:
+        options["groups"] = {name: list(columns) for name, columns in job.groups.items()}
+    return options
 
 
 def normalised_request(job: JobCreate) -> dict[str, object]:

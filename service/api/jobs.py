@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Annotated
@@ -14,18 +13,18 @@ from starlette.concurrency import run_in_threadpool
 from service.api.datasets import Limit, Offset
 from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.idempotency import IdempotencyKey, idempotent
-from service.api.job_specs import design_spec, fit_spec, normalised_request
+from service.api.job_specs import design_spec, fit_spec, job_options, normalised_request
 from service.api.problems import problem_responses
 from service.api.schemas import JOB_EVENT_SCHEMA, JobCreate, JobList, JobRead
 from service.api.uploads import JSON
-from service.data.checks import check_design_columns
+from service.data.checks import check_design_columns, check_group_columns
 from service.data.limits import check_feature_levels
 from service.data.magnitudes import check_magnitudes
 from service.data.schema_checks import check_design_names, check_fit_data
 from service.errors import ValidationError
-from service.store.records import JobRecord, JobStatus, new_id, utc_now
+from service.store.records import JobRecord, JobStatus
 from service.store.space import ensure_free_space
-from service.worker import FitTask
+from service.worker.tasks import JobRequest
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -50,6 +49,7 @@ def job_read(record: JobRecord) -> JobRead:
             "started_at": record.started_at,
             "finished_at": record.finished_at,
             "model_id": record.model_id,
+            "selection_id": record.selection_id,
             "dataset_id": record.dataset_id,
             "error": record.error,
             "request": record.request,
@@ -91,6 +91,8 @@ def _validate(job: JobCreate, services: Services, tenant: str) -> str:
     sha256, schema = services.schemas.load(job.dataset_id, tenant)
     spec = design_spec(job)
     check_design_columns(schema, spec)
+    if job.groups is not None:
+        check_group_columns(schema, spec, job.groups)
     check_feature_levels(schema, spec, services.settings.max_levels)
     _check_fold_count(job, schema.n_rows)
     _check_cv_size(job, services.settings.max_cv_fits)
@@ -128,41 +130,20 @@ async def _queue_job(job: JobCreate, services: Services, tenant: str) -> Respons
     # Off the event loop: the catalog read may wait on a commit, and a dataset seen for the first time
     # has its schema decoded and indexed.
     dataset_sha256 = await run_in_threadpool(_validate, job, services, tenant)
-    job_id, model_id = new_id(), new_id()
-    task = FitTask(
-        job_id=job_id,
-        model_id=model_id,
-        data_dir=services.settings.data_dir,
+    request = JobRequest(
+        kind=job.kind,
         dataset_id=job.dataset_id,
         dataset_sha256=dataset_sha256,
         design=design_spec(job),
         fit=fit_spec(job),
         penalty=str(job.penalty),
-        tenant=tenant,
-        timeout_s=min(job.max_runtime_s or math.inf, services.settings.job_timeout_s),
-        cv_processes=services.settings.cv_processes,
-        artifact_secret=services.artifact_secret,
-        min_free_bytes=services.settings.min_free_bytes,
+        options=job_options(job),
+        max_runtime_s=job.max_runtime_s,
     )
-    record = JobRecord(
-        id=job_id,
-        kind=job.kind,
-        name=job.name,
-        status=JobStatus.QUEUED,
-        progress_fraction=0.0,
-        progress_stage="queued",
-        progress_message=None,
-        created_at=utc_now(),
-        started_at=None,
-        finished_at=None,
-        model_id=None,
-        error=None,
-        request=normalised_request(job),
-        dataset_id=job.dataset_id,
-        tenant=tenant,
+    record = await services.manager.submit_request(
+        request, name=job.name, normalised=normalised_request(job), tenant=tenant
     )
-    # require_dataset: the dataset may have been deleted since _validate; the insert checks again.
-    await services.manager.submit(record, task, require_dataset=True)
+    job_id = record.id
     headers = {"Location": f"/v1/jobs/{job_id}", "Retry-After": str(POLL_AFTER_S)}
     return Response(job_read(record).model_dump_json(), 202, headers=headers, media_type=JSON)
 

@@ -16,9 +16,9 @@ from service.api.prediction_input import PREDICTION_BODY, prediction_input
 from service.api.problems import problem_responses
 from service.api.schemas import CVRead, ModelList, ModelRead, PathRead, PredictionRead
 from service.api.uploads import Delimiter, SvmlightOptions
-from service.artifact import ModelArtifact, describe_cv, describe_path
 from service.errors import NotFoundError
 from service.plots import cv_svg, path_svg
+from service.worker.artifact import ModelArtifact, describe_cv, describe_path
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -14,7 +14,7 @@ from service.api.startup import workers_check
 from service.errors import NotReadyError, ServiceError
 from service.store.atomic import probe_writable
 from service.store.space import lowest_free_bytes
-from service.worker import versions
+from service.worker.versions import versions
 
 router = APIRouter(tags=["operations"])
 

@@ -13,12 +13,12 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from service.api.memory import give_back_memory
-from service.artifact import ClassLabel, ModelArtifact
 from service.data.sparse import SparseTable
 from service.data.sparse_design import sparse_transform
 from service.data.table import Column, ColumnKind, Table, is_none
 from service.errors import ServiceError
 from service.modeling import coefficients_at, predict_linear
+from service.worker.artifact import ClassLabel, ModelArtifact
 
 JSON_MEDIA_TYPE = "application/json"
 # One chunk's dense design is at most this big: a one-hot feature of 1,000 levels made a design of
@@ -39,7 +39,7 @@ class PredictionArrays:
 
 
 def predict_rows(artifact: ModelArtifact, rows: Table | SparseTable, alpha: float | None) -> PredictionArrays:
-    """What ``service.artifact.predict`` gives, as arrays, with at most DESIGN_CHUNK_BYTES of design at once.
+    """What ``artifact.predict`` gives, as arrays, with at most DESIGN_CHUNK_BYTES of design at once.
 
     A sparse table is predicted whole: its design stays sparse. Problems are the unchunked ones: a
     chunk whose values fail is replayed on the whole table, whose first failing feature and row

@@ -5,9 +5,9 @@ from __future__ import annotations
 from service.api.deps import Services
 from service.api.prediction_rows import read_split_rows
 from service.api.uploads import is_json_list
-from service.artifact import ModelArtifact
 from service.data.sparse import SparseTable
 from service.data.table import Table
+from service.worker.artifact import ModelArtifact
 
 # Profiled on one core (wrk, one row of diabetes): handing each step to a thread (the artifact's
 # catalog read, parsing, predicting) spent more time waking threads and trading the GIL than in the

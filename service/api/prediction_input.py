@@ -28,7 +28,6 @@ from service.api.uploads import (
     parse_records,
 )
 from service.api.uploads import read_body as read_limited_body
-from service.artifact import ModelArtifact
 from service.data.csr import parse_csr
 from service.data.delimiters import check_header, choose
 from service.data.limits import TableLimits, check_table_shape
@@ -38,6 +37,7 @@ from service.data.sparseio import dataset_from_bytes
 from service.data.svmlight import parse_svmlight_features
 from service.data.table import Column, Table
 from service.errors import UnsupportedMediaTypeError
+from service.worker.artifact import ModelArtifact
 
 PREDICTION_BODY: dict[str, Any] = {
     "requestBody": {

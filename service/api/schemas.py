@@ -18,6 +18,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from service.api.job_options import AdaptiveCreate, BootstrapCreate, JobKind, KnockoffsCreate, StabilityCreate
+from service.api.job_rules import check_kind_options
+from service.api.selection_schemas import AdaptiveRead, InferenceRead, RelaxRead
 from service.data.design import MissingPolicy
 from service.modeling import CVMetric, Family, SelectionRule
 from service.store.records import JobStatus
@@ -121,9 +124,12 @@ class SolverCreate(Strict):
 
 
 class JobCreate(Strict):
-    """A fit job. Only `dataset_id` and `target` are required."""
+    """A fit or selection job. Only `dataset_id` and `target` are required."""
 
-    kind: Literal["fit"] = "fit"
+    kind: JobKind = Field(
+        default=JobKind.FIT,
+        description="fit: a model; stability, knockoffs, bootstrap: a selection (`selection_id` on the job).",
+    )
     name: str | None = Field(default=None, max_length=200)
     dataset_id: str = Field(min_length=1, max_length=100)
     target: ColumnName
@@ -157,6 +163,28 @@ class JobCreate(Strict):
     max_runtime_s: PositiveFinite | None = Field(
         default=None, description="End the job after this many seconds (capped by the server's job timeout)."
     )
+    stability: StabilityCreate | None = Field(default=None, description="kind stability: its parameters.")
+    knockoffs: KnockoffsCreate | None = Field(default=None, description="kind knockoffs: its parameters.")
+    bootstrap: BootstrapCreate | None = Field(default=None, description="kind bootstrap: its parameters.")
+    relax: bool = Field(
+        default=False,
+        description="Relaxed lasso (glmnet's relax): the unpenalized refit on each active set, blended with "
+        "the lasso by gamma in {0, 0.25, 0.5, 0.75, 1}; CV chooses alpha and gamma together.",
+    )
+    adaptive: AdaptiveCreate | None = Field(
+        default=None, description="Adaptive lasso: penalty factors 1 / |b_j|^gamma from an initial CV fit."
+    )
+    groups: dict[ColumnName, Annotated[list[ColumnName], Field(min_length=1)]] | None = Field(
+        default=None,
+        description="Group lasso: named groups of feature columns, each in or out as a whole (a "
+        "categorical brings all its levels; a categorical not named is a group of its levels, any other "
+        "feature its own).",
+    )
+    inference: bool = Field(
+        default=False,
+        description="Gaussian lasso at a fixed `alpha`: selective p-values and confidence intervals "
+        "(Lee, Sun, Sun and Taylor 2016) for the selected coefficients.",
+    )
 
     @field_validator("features")
     @classmethod
@@ -182,6 +210,7 @@ class JobCreate(Strict):
         self._check_penalty()
         if self.cv is not None:
             self._check_cv(self.cv)
+        check_kind_options(self)
         return self
 
     def _check_penalty(self) -> None:
@@ -234,6 +263,9 @@ class JobRead(BaseModel):
     started_at: str | None
     finished_at: str | None
     model_id: str | None
+    selection_id: str | None = Field(
+        default=None, description="The selection a stability, knockoffs or bootstrap job stored."
+    )
     dataset_id: str
     error: Problem | None
     request: dict[str, Any]
@@ -395,6 +427,12 @@ class ModelRead(BaseModel):
     selection: SelectionRead | None
     convergence: ConvergenceRead
     versions: dict[str, str]
+    relax: RelaxRead | None = Field(default=None, description="With `relax`: the gamma CV chose.")
+    adaptive: AdaptiveRead | None = Field(default=None, description="With `adaptive`: the factors used.")
+    inference: InferenceRead | None = Field(
+        default=None, description="With `inference`: selective p-values and intervals."
+    )
+    groups: dict[str, list[str]] | None = Field(default=None, description="With `groups`: the groups fitted.")
 
 
 class ModelList(BaseModel):
@@ -425,10 +463,17 @@ class CVCurveRead(BaseModel):
     alpha_1se: float
 
 
+class RelaxedCurveRead(CVCurveRead):
+    gamma: float
+
+
 class CVRead(CVCurveRead):
     rule: str
     fold_ids: list[int]
     curves: list[CVCurveRead] | None = None
+    relaxed_curves: list[RelaxedCurveRead] | None = Field(
+        default=None, description="With `relax`: one curve per gamma (gamma 1 is the lasso's)."
+    )
 
 
 # PredictionCreate's `_one_source` rule written in JSON Schema, so that the document states it too.

@@ -12,6 +12,7 @@ import time
 
 import service
 from service.api.deps import Services
+from service.jobs.executor import ExplainsReadiness
 
 logger = logging.getLogger("service.startup")
 
@@ -49,6 +50,8 @@ def workers_check(services: Services) -> str:
         return "ok"
     if pool.starting:
         return "starting: preloading numpy, pyarrow and the numba kernels"
+    if isinstance(pool, ExplainsReadiness):  # the Dask executor names its scheduler connection
+        return f"failed: {pool.not_ready_reason() or 'worker pool not started'}"
     return "failed: worker pool not started"
 
 

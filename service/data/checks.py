@@ -181,3 +181,24 @@ def _bound_problem(bound: Bound) -> str | None:
     if (lower is not None and lower > 0) or (upper is not None and upper < 0):
         return "bounds must satisfy lower <= 0 <= upper"
     return None
+
+
+def check_group_columns(
+    columns: Sequence[Summary] | DatasetSchema, spec: DesignSpec, groups: Mapping[str, Sequence[str]]
+) -> None:
+    """Refuse ``groups`` (group lasso) naming a column that is not a feature of ``spec``.
+
+    One :class:`ValidationError` listing every such column, ``loc`` ``["body", "groups", name, i]``
+    and the detail starting ``groups.<name>:``.
+    """
+    schema = columns if isinstance(columns, DatasetSchema) else DatasetSchema.of(columns)
+    errors: list[dict[str, Any]] = []
+    for name, members in groups.items():
+        for index, column in enumerate(members):
+            problem = _constraint_key_problem(column, schema, spec)
+            if problem is not None:
+                msg = f"groups.{short(name)}: {problem[0]}"
+                errors.append({"loc": ["body", "groups", name, index], "msg": msg, "type": problem[1]})
+    if errors:
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ValidationError(f"{errors[0]['msg']}{more}", errors=errors)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from service.artifact import ClassLabel, ModelArtifact
 from service.data.encoder import FeatureEncoding
 from service.data.spec import MissingPolicy
 from service.modeling import Family, coefficients_at
+from service.worker.artifact import ClassLabel, ModelArtifact
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,4 @@
-"""JobManager: queues fit jobs, runs them in the worker pool, records every transition in the catalog."""
+"""JobManager: turns requests into tasks of their kind, runs them in the pool, records every transition."""
 
 from __future__ import annotations
 
@@ -21,12 +21,22 @@ from service.errors import (
     StoreUnavailableError,
     TooManyJobsError,
 )
+from service.jobs.executor import Executor
 from service.jobs.notify import ChangeNotifier
-from service.jobs.pool import JobFailedError, WorkerPool
+from service.jobs.pool import JobFailedError
 from service.store.blobs import ModelStore
 from service.store.catalog import Catalog
-from service.store.records import FINISHED, JobRecord, JobStatus, ModelRecord, utc_now
-from service.worker import FitResult, FitTask
+from service.store.records import (
+    FINISHED,
+    JobRecord,
+    JobStatus,
+    ModelRecord,
+    SelectionRecord,
+    new_id,
+    utc_now,
+)
+from service.worker.kinds import build_task
+from service.worker.tasks import FitResult, JobRequest, JobTask, SelectionResult, TaskResult, TaskSettings
 
 logger = logging.getLogger("service.jobs")
 
@@ -42,13 +52,16 @@ class JobManager:
     def __init__(
         self,
         catalog: Catalog,
-        pool: WorkerPool,
+        pool: Executor,
         max_queued: int,
         max_queued_per_tenant: int | None = None,
         *,
         models: ModelStore | None = None,
+        task_settings: TaskSettings | None = None,
     ) -> None:
         self._catalog = catalog
+        # What every task gets from the settings; None only in tests that submit tasks they built.
+        self._task_settings = task_settings
         self._pool = pool
         # Where a job that did not succeed may have left its model file (saved before the report).
         self._models = models
@@ -56,7 +69,7 @@ class JobManager:
         self._max_queued_per_tenant = max_queued_per_tenant or max_queued
         # Queued jobs per tenant, kept here rather than counted in SQL on every submit.
         self._queued_by_tenant: Counter[str] = Counter()
-        self._queue: asyncio.Queue[FitTask] = asyncio.Queue()
+        self._queue: asyncio.Queue[JobTask] = asyncio.Queue()
         self._runners: list[asyncio.Task[None]] = []
         self._notifier = ChangeNotifier()
         self._last_write: dict[str, float] = {}
@@ -107,7 +120,38 @@ class JobManager:
                 headers={"Retry-After": "5"},
             )
 
-    async def submit(self, job: JobRecord, task: FitTask, *, require_dataset: bool = False) -> JobRecord:
+    async def submit_request(
+        self, request: JobRequest, *, name: str | None, normalised: dict[str, Any], tenant: str
+    ) -> JobRecord:
+        """Queue a validated request as the task of its kind; the queued job's record.
+
+        The dataset may have been deleted since the request was validated: the catalog insert
+        checks it again, in its transaction (NotFoundError).
+        """
+        if self._task_settings is None:
+            raise RuntimeError("this JobManager was made without task settings")
+        job_id, output_id = new_id(), new_id()
+        task = build_task(request, self._task_settings, job_id, output_id, tenant)
+        record = JobRecord(
+            id=job_id,
+            kind=request.kind,
+            name=name,
+            status=JobStatus.QUEUED,
+            progress_fraction=0.0,
+            progress_stage="queued",
+            progress_message=None,
+            created_at=utc_now(),
+            started_at=None,
+            finished_at=None,
+            model_id=None,
+            error=None,
+            request=normalised,
+            dataset_id=request.dataset_id,
+            tenant=tenant,
+        )
+        return await self.submit(record, task, require_dataset=True)
+
+    async def submit(self, job: JobRecord, task: JobTask, *, require_dataset: bool = False) -> JobRecord:
         """Record a queued job and enqueue it, within the limits of :meth:`check_capacity`.
 
         ``require_dataset``: NotFoundError unless the job's dataset still exists when it is recorded
@@ -125,7 +169,7 @@ class JobManager:
             self._reserved -= 1
         self._queue.put_nowait(task)
         self._notifier.notify(job.id)
-        logger.info("job %s queued", job.id, extra={"event": "job_queued", **_job_fields(task)})
+        logger.info("job %s queued", job.id, extra={"event": "job_queued", **task.log_fields()})
         return job
 
     async def cancel(self, job_id: str, tenant: str) -> JobRecord:
@@ -197,13 +241,13 @@ class JobManager:
             finally:
                 self._queue.task_done()
 
-    async def _run_one(self, task: FitTask) -> None:
+    async def _run_one(self, task: JobTask) -> None:
         # Every line logged while the job runs (its progress writes included: their tasks copy this
         # context) names the job, its model, its dataset and its tenant.
-        with logs.bound(**_job_fields(task)):
+        with logs.bound(**task.log_fields()):
             await self._run_bound(task)
 
-    async def _run_bound(self, task: FitTask) -> None:
+    async def _run_bound(self, task: JobTask) -> None:
         job = await self._get(task.job_id, task.tenant)
         if job.status != JobStatus.QUEUED:  # canceled while it waited
             return
@@ -219,26 +263,29 @@ class JobManager:
                 if failure.problem.get("type") == JobCanceledError.type
                 else JobStatus.FAILED
             )
-            await self._discard_model(task.model_id)
+            await self._discard_output(task)
             await self._finish_with_problem(task.job_id, status, failure.problem, started)
         except ServiceError as error:
             status = JobStatus.CANCELED if isinstance(error, JobCanceledError) else JobStatus.FAILED
-            await self._discard_model(task.model_id)
+            await self._discard_output(task)
             await self._finish_with_problem(task.job_id, status, error.to_problem(), started)
         else:
-            await self._record_model(task, job, result, started)
+            await self._record_output(task, job, result, started)
         finally:
             self._last_write.pop(task.job_id, None)
             self._notifier.notify(task.job_id)
 
-    async def _discard_model(self, model_id: str) -> None:
-        """Delete the model file of a job that did not succeed: no catalog row will point to it."""
-        if self._models is None:
+    async def _discard_output(self, task: JobTask) -> None:
+        """Delete the model file of a job that did not succeed: no catalog row will point to it.
+
+        A selection lives only in its catalog row, so a selection job leaves nothing to delete.
+        """
+        if self._models is None or task.output_field != "model_id":
             return
         try:
-            await asyncio.to_thread(self._models.delete, model_id)
+            await asyncio.to_thread(self._models.delete, task.output_id)
         except OSError as error:  # start-up sweeps what is left (ModelStore.remove_unknown)
-            logger.warning("job's model %s not removed: %s", model_id, error)
+            logger.warning("job's model %s not removed: %s", task.output_id, error)
 
     def _on_progress(self, job_id: str, fraction: float, stage: str) -> None:
         """Write progress in the background, at most one write in flight and one per interval."""
@@ -263,25 +310,22 @@ class JobManager:
             del self._progress_writes[job_id]
             self._notifier.notify(job_id)
 
-    async def _record_model(self, task: FitTask, job: JobRecord, result: FitResult, started: float) -> None:
-        model = ModelRecord(
-            id=result.model_id,
-            name=job.name,
-            job_id=job.id,
-            dataset_id=task.dataset_id,
-            created_at=utc_now(),
-            sha256=result.sha256,
-            size_bytes=result.size_bytes,
-            summary=result.summary,
-            tenant=task.tenant,
-        )
-        await self._record_end(job.id, JobStatus.SUCCEEDED, model=model)
+    async def _record_output(self, task: JobTask, job: JobRecord, result: TaskResult, started: float) -> None:
+        """Store what the job made, a model or a selection, with the job's end in one transaction."""
+        if isinstance(result, SelectionResult):
+            selection = _selection_record(task, job, result)
+            await self._record_end(job.id, JobStatus.SUCCEEDED, selection=selection)
+            made = f"selection {selection.id}"
+        else:
+            model = _model_record(task, job, result)
+            await self._record_end(job.id, JobStatus.SUCCEEDED, model=model)
+            made = f"model {model.id}"
         duration_ms = _since(started)
         logger.info(
-            "job %s succeeded in %.0f ms: model %s",
+            "job %s succeeded in %.0f ms: %s",
             job.id,
             duration_ms,
-            model.id,
+            made,
             extra={"event": "job_succeeded", "job_status": "succeeded", "duration_ms": duration_ms},
         )
 
@@ -330,14 +374,30 @@ class JobManager:
         raise AssertionError("unreachable")
 
 
-def _job_fields(task: FitTask) -> dict[str, str]:
-    """The log fields of a job: its id, its model's, its dataset's and its tenant."""
-    return {
-        "job_id": task.job_id,
-        "model_id": task.model_id,
-        "dataset_id": task.dataset_id,
-        "tenant": task.tenant,
-    }
+def _model_record(task: JobTask, job: JobRecord, result: FitResult) -> ModelRecord:
+    return ModelRecord(
+        id=result.model_id,
+        name=job.name,
+        job_id=job.id,
+        dataset_id=task.dataset_id,
+        created_at=utc_now(),
+        sha256=result.sha256,
+        size_bytes=result.size_bytes,
+        summary=result.summary,
+        tenant=task.tenant,
+    )
+
+
+def _selection_record(task: JobTask, job: JobRecord, result: SelectionResult) -> SelectionRecord:
+    return SelectionRecord(
+        id=result.selection_id,
+        kind=result.kind,
+        job_id=job.id,
+        dataset_id=task.dataset_id,
+        created_at=utc_now(),
+        summary=result.summary,
+        tenant=task.tenant,
+    )
 
 
 def _since(started: float) -> float:

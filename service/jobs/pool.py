@@ -21,13 +21,14 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from service.errors import JobCanceledError, JobTimeoutError, ServiceError, WorkerCrashedError
-from service.worker import FitResult, FitTask, run_fit_job, warm_up
+from service.worker.process import run_job, warm_up
+from service.worker.tasks import JobTask, TaskResult
 
 ProgressCallback = Callable[[float, str], None]
 # A job process's entry point: it sends ("progress", fraction, stage) messages, then one
-# ("done", FitResult) or ("error", problem), on the connection. The service runs run_fit_job; tests
+# ("done", TaskResult) or ("error", problem), on the connection. The service runs run_job; tests
 # pass stand-ins (module-level functions or partials of them: the forkserver pickles the target).
-JobTarget = Callable[[FitTask, multiprocessing.connection.Connection, Event], None]
+JobTarget = Callable[[JobTask, multiprocessing.connection.Connection, Event], None]
 
 
 # What the forkserver imports, in this order: service.worker limits BLAS threads before numpy
@@ -55,7 +56,7 @@ class RunningJob:
 class WorkerPool:
     """Runs at most `size` fit processes at once; the caller bounds the concurrency."""
 
-    def __init__(self, size: int, cancel_grace_s: float, *, target: JobTarget = run_fit_job) -> None:
+    def __init__(self, size: int, cancel_grace_s: float, *, target: JobTarget = run_job) -> None:
         self.size = size
         self._cancel_grace_s = cancel_grace_s
         self._target = target
@@ -87,7 +88,7 @@ class WorkerPool:
         while self.starting:
             await asyncio.sleep(0.05)
 
-    async def run(self, task: FitTask, on_progress: ProgressCallback) -> FitResult:
+    async def run(self, task: JobTask, on_progress: ProgressCallback) -> TaskResult:
         """Run one job to its end; raises ServiceError or JobFailedError when it does not succeed."""
         receiver, sender = self._context.Pipe(duplex=False)
         cancel_event = self._context.Event()
@@ -136,7 +137,7 @@ class WorkerPool:
         messages: asyncio.Queue[tuple[Any, ...] | None],
         on_progress: ProgressCallback,
         handle: RunningJob,
-    ) -> FitResult:
+    ) -> TaskResult:
         while True:
             message = await messages.get()
             if message is None:
@@ -145,7 +146,7 @@ class WorkerPool:
             if kind == "progress":
                 on_progress(message[1], message[2])
             elif kind == "done":
-                result: FitResult = message[1]
+                result: TaskResult = message[1]
                 return result
             else:
                 raise JobFailedError(message[1])

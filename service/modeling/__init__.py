@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from service.modeling.folds import make_folds
 from service.modeling.prediction import coefficients_at, predict_linear
 from service.modeling.results import (
+    AdaptiveResult,
     Convergence,
     CVCurve,
     CVResult,
@@ -34,6 +35,8 @@ from service.modeling.results import (
     Selection,
 )
 from service.modeling.specs import (
+    AdaptiveInitial,
+    AdaptiveSpec,
     Checkpoint,
     CVMetric,
     CVSpec,
@@ -59,6 +62,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AdaptiveInitial",
+    "AdaptiveResult",
+    "AdaptiveSpec",
     "CVCurve",
     "CVMetric",
     "CVResult",

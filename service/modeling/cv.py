@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -10,13 +11,18 @@ from service.modeling.engine import GRAM_MAX_COLUMNS, GRAM_MIN_ALPHAS, RawMoment
 from service.modeling.link import path_predictors
 from service.modeling.metrics import fold_score
 from service.modeling.parallel import run_folds
-from service.modeling.path import SolverInput
+from service.modeling.path import FittedPath, SolverInput
 from service.modeling.problem import Problem
 from service.modeling.progress import Progress
 from service.modeling.results import CVCurve
 from service.modeling.selection import select_indices
 from service.modeling.specs import CVMetric, Family, FloatArray, IntArray
+from service.modeling.stats.relaxed import RELAX_GAMMAS, relaxed_fold_scores
 from service.modeling.validation import invalid
+
+# How a fold is scored: (training problem, held-out rows, the fold's path) -> its scores,
+# (m,) for the plain path or (G, m) for the relaxed lasso's G blends.
+FoldScorer = Callable[[Problem, IntArray, FittedPath], FloatArray]
 
 # Below this many design entries a fold takes milliseconds: forking would cost more than it saves.
 PARALLEL_MIN_CELLS = 1_000_000
@@ -79,6 +85,52 @@ def cross_validate(
     of at least PARALLEL_MIN_CELLS entries, folds run in forked processes; in covariance mode each
     fold's Gram matrix is the full one minus its held-out rows'.
     """
+
+    def score(_: Problem, test: IntArray, fitted: FittedPath) -> FloatArray:
+        return _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])
+
+    scores, fold_weight = _fold_scores(
+        problem, l1_ratio, alphas, fold_ids, progress, folds_field, processes, score
+    )
+    return _curve(metric, l1_ratio, alphas, scores, fold_weight, None)
+
+
+def cross_validate_relaxed(
+    problem: Problem,
+    l1_ratio: float,
+    alphas: FloatArray,
+    fold_ids: IntArray,
+    metric: CVMetric,
+    progress: Progress,
+    folds_field: str = "cv.folds",
+    processes: int = 1,
+) -> tuple[CVCurve, ...]:
+    """``cross_validate`` for the relaxed lasso: one curve per gamma of RELAX_GAMMAS, each fold
+    refitting its relaxed path on its training rows (``stats.relaxed``)."""
+
+    def score(train: Problem, test: IntArray, fitted: FittedPath) -> FloatArray:
+        return relaxed_fold_scores(train, problem, test, fitted.coef, fitted.intercept, metric)
+
+    scores, fold_weight = _fold_scores(
+        problem, l1_ratio, alphas, fold_ids, progress, folds_field, processes, score
+    )
+    return tuple(
+        _curve(metric, l1_ratio, alphas, scores[:, g, :], fold_weight, gamma)
+        for g, gamma in enumerate(RELAX_GAMMAS)
+    )
+
+
+def _fold_scores(
+    problem: Problem,
+    l1_ratio: float,
+    alphas: FloatArray,
+    fold_ids: IntArray,
+    progress: Progress,
+    folds_field: str,
+    processes: int,
+    score: FoldScorer,
+) -> tuple[FloatArray, FloatArray]:
+    """(n_folds, ...) scores of every fold and each fold's total observation weight."""
     n_folds = int(fold_ids.max()) + 1
     for k in range(n_folds):
         if not problem.w[fold_ids != k].sum() > 0:
@@ -95,13 +147,24 @@ def cross_validate(
         fold_moments = None if moments is None else moments.without(problem.X, test, problem.w, factor)
         callback = None if parallel else progress.solve("cv")
         fitted = SolverInput.build(train).solve(l1_ratio, alphas, callback, moments=fold_moments)
-        return _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])
+        return score(train, test, fitted)
 
-    scores = np.empty((n_folds, alphas.shape[0]), dtype=np.float64)
+    results: list[FloatArray | None] = [None] * n_folds
     fold_weight = np.array([problem.w[fold_ids == k].sum() for k in range(n_folds)], dtype=np.float64)
     for k, fold_scores in run_folds(fold, n_folds, processes if parallel else 1):
-        scores[k] = fold_scores
+        results[k] = fold_scores
         progress.finish("cv")
+    return np.stack([r for r in results if r is not None]).astype(np.float64), fold_weight
+
+
+def _curve(
+    metric: CVMetric,
+    l1_ratio: float,
+    alphas: FloatArray,
+    scores: FloatArray,
+    fold_weight: FloatArray,
+    relax_gamma: float | None,
+) -> CVCurve:
     mean, se = summarize(scores, fold_weight)
     index_min, index_1se = select_indices(metric, mean, se)
     return CVCurve(
@@ -115,4 +178,5 @@ def cross_validate(
         alpha_1se=float(alphas[index_1se]),
         index_min=index_min,
         index_1se=index_1se,
+        relax_gamma=relax_gamma,
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from service.errors import InvalidDataError
-from service.modeling.cv import cross_validate
+from service.modeling.cv import cross_validate, cross_validate_relaxed
 from service.modeling.folds import make_folds
 from service.modeling.link import linear_predictor
 from service.modeling.metrics import train_metrics
@@ -18,17 +18,21 @@ from service.modeling.progress import Progress
 from service.modeling.results import Convergence, CVCurve, CVResult, FitOutcome, Selection
 from service.modeling.scaling import check_representable, unscale_outcome
 from service.modeling.selection import best_curve, chosen_index
-from service.modeling.specs import Checkpoint, Family, FitSpec, FloatArray, IntArray
+from service.modeling.specs import Checkpoint, Family, FitSpec, FloatArray, IntArray, SelectionRule
+from service.modeling.stats.adaptive import adapted_spec, adaptive_factors, check_adaptive, initial_spec
+from service.modeling.stats.relaxed import RelaxedPath, choose, relaxed_path
 from service.modeling.validation import check_fold_ids, check_spec, invalid
 
 
 @dataclass(frozen=True)
 class _Candidate:
-    """One l1_ratio's full-data fit and, with CV, its curve."""
+    """One l1_ratio's full-data fit and, with CV, its curve; with relax, its refits and their curves."""
 
     l1_ratio: float
     fitted: FittedPath
     curve: CVCurve | None
+    relaxed: RelaxedPath | None = None
+    relaxed_curves: tuple[CVCurve, ...] = ()
 
 
 def _fold_ids(problem: Problem, spec: FitSpec, fold_ids: npt.ArrayLike | None) -> IntArray | None:
@@ -76,10 +80,17 @@ def _candidate(
     processes: int,
 ) -> _Candidate:
     fitted = _full_fit(problem, spec, l1_ratio, progress)
+    relaxed = relaxed_path(problem, fitted.coef, fitted.intercept) if spec.relax else None
     if folds is None:
-        return _Candidate(l1_ratio, fitted, None)
+        return _Candidate(l1_ratio, fitted, None, relaxed)
     field = "cv.fold_column" if user_folds else "cv.folds"
     metric = spec.cv_metric()
+    if spec.relax:
+        curves = cross_validate_relaxed(
+            problem, l1_ratio, fitted.alphas, folds, metric, progress, field, processes
+        )
+        # The last gamma is 1, the lasso itself: its curve is the plain one, bit for bit.
+        return _Candidate(l1_ratio, fitted, curves[-1], relaxed, curves)
     curve = cross_validate(problem, l1_ratio, fitted.alphas, folds, metric, progress, field, processes)
     return _Candidate(l1_ratio, fitted, curve)
 
@@ -103,8 +114,28 @@ def fit_model(
     ``"path"`` (full-data path), ``"refit"`` (full-data fit at a given alpha) or ``"cv"`` (folds);
     whatever it raises propagates. ``cv_processes`` > 1 runs the CV folds of a large design in
     that many forked processes (each fold then reports only its completion).
+
+    ``spec.relax``: the relaxed lasso (``stats.relaxed``): ``coef``/``intercept`` are the blend at
+    the chosen (alpha, gamma), ``relax_gamma`` its gamma, ``cv.relaxed`` the curves per gamma.
+    ``spec.adaptive``: the adaptive lasso (``stats.adaptive``): an initial fit, then this fit with
+    its factors; ``adaptive`` reports them. Progress runs 0-0.5 over the first, 0.5-1 the second.
     """
     check_spec(spec)
+    adaptive = check_adaptive(spec)
+    if adaptive is not None:
+
+        def fit(part: FitSpec, start: float) -> FitOutcome:
+            # Each half of the progress gets one of the two fits (about the same number of solves).
+            report = None if checkpoint is None else _part(checkpoint, start)
+            return fit_model(
+                X, y, part, sample_weight=sample_weight, fold_ids=fold_ids, n_classes=n_classes,
+                checkpoint=report, cv_processes=cv_processes,
+            )  # fmt: skip
+
+        result = adaptive_factors(spec, adaptive, fit(initial_spec(spec, adaptive), 0.0))
+        return replace(fit(adapted_spec(spec, result), 0.5), adaptive=result)
+    if spec.relax and len(spec.l1_ratios()) > 1:
+        raise invalid("relax", "cannot be combined with a search over cv.l1_ratios")
     problem = build_problem(X, y, spec, sample_weight, n_classes)
     folds = _fold_ids(problem, spec, fold_ids)
     ratios = spec.l1_ratios()
@@ -119,41 +150,76 @@ def fit_model(
     return outcome
 
 
-def _choose(spec: FitSpec, candidates: list[_Candidate]) -> tuple[_Candidate, int]:
+def _part(checkpoint: Checkpoint, start: float) -> Checkpoint:
+    def report(fraction: float, stage: str) -> None:
+        checkpoint(start + 0.5 * fraction, stage)
+
+    return report
+
+
+def _choose(spec: FitSpec, candidates: list[_Candidate]) -> tuple[_Candidate, int, float | None]:
+    """The candidate, the alpha index and, with relax, the gamma of the model."""
     curves = [c.curve for c in candidates if c.curve is not None]
     if not curves:
+        # Without CV, relax reports the refit itself (gamma 0): the lasso is gamma 1.
         only = candidates[0]
-        return only, only.fitted.alphas.shape[0] - 1
+        return only, only.fitted.alphas.shape[0] - 1, 0.0 if spec.relax else None
     best = candidates[best_curve(curves)]
     assert best.curve is not None and spec.cv is not None
-    return best, 0 if spec.alpha is not None else chosen_index(best.curve, spec.cv.rule)
+    if spec.relax:
+        index, gamma = choose(best.relaxed_curves, spec.cv.rule)
+        return best, index, gamma
+    return best, 0 if spec.alpha is not None else chosen_index(best.curve, spec.cv.rule), None
 
 
 def _cv_parts(
-    spec: FitSpec, candidates: list[_Candidate], chosen: _Candidate, index: int, folds: IntArray | None
+    spec: FitSpec,
+    candidates: list[_Candidate],
+    chosen: _Candidate,
+    index: int,
+    gamma: float | None,
+    folds: IntArray | None,
 ) -> tuple[CVResult | None, Selection | None, dict[str, float] | None]:
     curve = chosen.curve
     if spec.cv is None or curve is None or folds is None:
         return None, None, None
     curves = tuple(c.curve for c in candidates if c.curve is not None)
-    result = CVResult(curves=curves, fold_ids=folds, l1_ratio=chosen.l1_ratio, rule=spec.cv.rule)
+    result = CVResult(curves, folds, chosen.l1_ratio, spec.cv.rule, chosen.relaxed_curves)
+    if gamma is not None:
+        curve = next(c for c in chosen.relaxed_curves if c.relax_gamma == gamma)
     metrics = {str(curve.metric): float(curve.mean[index]), "se": float(curve.se[index])}
     if spec.alpha is not None:
         return result, None, metrics
-    selection = Selection(spec.cv.rule, curve.alpha_min, curve.alpha_1se, chosen.l1_ratio)
+    if not chosen.relaxed_curves:
+        selection = Selection(spec.cv.rule, curve.alpha_min, curve.alpha_1se, chosen.l1_ratio)
+        return result, selection, metrics
+    alphas = chosen.fitted.alphas
+    i_min, gamma_min = choose(chosen.relaxed_curves, SelectionRule.MIN)
+    i_1se, gamma_1se = choose(chosen.relaxed_curves, SelectionRule.ONE_SE)
+    selection = Selection(
+        spec.cv.rule, float(alphas[i_min]), float(alphas[i_1se]), chosen.l1_ratio, gamma_min, gamma_1se
+    )
     return result, selection, metrics
 
 
 def _outcome(
     problem: Problem, spec: FitSpec, candidates: list[_Candidate], folds: IntArray | None
 ) -> FitOutcome:
-    chosen, i = _choose(spec, candidates)
+    chosen, i, gamma = _choose(spec, candidates)
     path = path_result(problem, chosen.fitted, chosen.l1_ratio)
-    cv, selection, cv_metrics = _cv_parts(spec, candidates, chosen, i, folds)
+    cv, selection, cv_metrics = _cv_parts(spec, candidates, chosen, i, gamma, folds)
     intercept: FloatArray = path.intercept[i].copy()
     coef: FloatArray = path.coef[i].copy()
-    eta = linear_predictor(problem.X, intercept, coef)
+    coef_std: FloatArray = path.coef_std[i].copy()
     standardization = chosen.fitted.standardization
+    converged = bool(path.converged[i])
+    relaxed = chosen.relaxed
+    if relaxed is not None and gamma is not None:
+        coef_std = gamma * coef_std + (1 - gamma) * relaxed.coef[i] * standardization.scale[:, np.newaxis]
+        coef = gamma * coef + (1 - gamma) * relaxed.coef[i]
+        intercept = gamma * intercept + (1 - gamma) * relaxed.intercept[i]
+        converged = converged and bool(relaxed.converged[i])
+    eta = linear_predictor(problem.X, intercept, coef)
     return FitOutcome(
         family=problem.family,
         n_classes=problem.n_classes,
@@ -161,13 +227,14 @@ def _outcome(
         l1_ratio=chosen.l1_ratio,
         intercept=intercept,
         coef=coef,
-        coef_std=path.coef_std[i].copy(),
+        coef_std=coef_std,
         path=path,
         cv=cv,
         selection=selection,
-        convergence=Convergence(bool(path.converged[i]), int(path.n_iter[i]), float(path.dual_gap[i])),
+        convergence=Convergence(converged, int(path.n_iter[i]), float(path.dual_gap[i])),
         train_metrics=train_metrics(problem.family, problem.y, eta, problem.w),
         cv_metrics=cv_metrics,
         x_mean=standardization.mean,
         x_scale=standardization.scale,
+        relax_gamma=gamma,
     )

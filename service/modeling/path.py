@@ -64,7 +64,7 @@ class SolverInput:
         return alpha_max(
             pr.X, pr.y, pr.w, pr.family, l1_ratio, pr.fit_intercept, pr.n_classes,
             pr.penalty_factors, self.lower, self.upper, center=st.mean, scale=st.scale,
-            target_scale=pr.target_scale,
+            target_scale=pr.target_scale, groups=pr.groups,
         )  # fmt: skip
 
     def solve(
@@ -84,6 +84,7 @@ class SolverInput:
             n_classes=pr.n_classes, penalty_factors=pr.penalty_factors, lower=self.lower, upper=self.upper,
             max_features=pr.max_features, column_features=pr.column_features, saturation=saturation,
             center=st.mean, scale=st.scale, moments=moments, target_scale=pr.target_scale,
+            groups=pr.groups,
         )  # fmt: skip
         coef_std = solution.coef
         coef, intercept = st.to_original(coef_std, solution.intercept)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from service.modeling.groups import check_groups
 from service.modeling.scaling import Scaling, choose_scaling
 from service.modeling.specs import Family, FitSpec, FloatArray, IntArray
 from service.modeling.validation import (
@@ -39,6 +40,8 @@ class Problem:
     column_features: IntArray | None = None
     # X and y as given were divided by these powers of two (see scaling.py); the solver maps alphas.
     scaling: Scaling | None = None
+    # The group lasso's group id per design column (FitSpec.groups); None: no groups.
+    groups: IntArray | None = None
 
     @property
     def target_scale(self) -> float:
@@ -72,6 +75,7 @@ def build_problem(
     else:
         target, k = check_class_target(y, w, spec.family, n_classes)
     factors, lower, upper, features = check_column_options(spec, design.shape[1])
+    groups = check_groups(spec, design.shape[1], factors, lower, upper)
     gaussian_target = np.asarray(target, dtype=np.float64) if spec.family == Family.GAUSSIAN else None
     scaling = choose_scaling(design, gaussian_target, spec.standardize, spec.column_names, spec.target_name)
     if not scaling.identity:
@@ -95,4 +99,5 @@ def build_problem(
         max_features=spec.max_features,
         column_features=features,
         scaling=None if scaling.identity else scaling,
+        groups=groups,
     )

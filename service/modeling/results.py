@@ -87,16 +87,23 @@ class CVCurve:
     alpha_1se: float
     index_min: int
     index_1se: int
+    # The relaxed lasso's blend this curve scores (None: the plain path).
+    relax_gamma: float | None = None
 
 
 @dataclass(frozen=True)
 class CVResult:
-    """All CV curves (one per l1_ratio), the fold of every row and the chosen l1_ratio."""
+    """All CV curves (one per l1_ratio), the fold of every row and the chosen l1_ratio.
+
+    With ``relax``, ``relaxed`` holds one curve per gamma of the chosen l1_ratio's path (gamma 1
+    is the lasso, equal to its curve in ``curves``); otherwise it is empty.
+    """
 
     curves: tuple[CVCurve, ...]
     fold_ids: IntArray  # (n,)
     l1_ratio: float
     rule: SelectionRule
+    relaxed: tuple[CVCurve, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,9 @@ class Selection:
     alpha_min: float
     alpha_1se: float
     l1_ratio: float
+    # The relaxed lasso's gamma at alpha_min and alpha_1se (glmnet's gamma.min, gamma.1se).
+    gamma_min: float | None = None
+    gamma_1se: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,21 @@ class Convergence:
     converged: bool
     n_iter: int
     dual_gap: float
+
+
+@dataclass(frozen=True)
+class AdaptiveResult:
+    """The adaptive lasso's penalty factors per design column and the initial fit they came from.
+
+    ``factors`` are those the path used: the user's factors times ``1 / |b_j|^gamma``, infinite for
+    an ``excluded`` column (b_j = 0 in the initial fit: held at zero in the path).
+    """
+
+    gamma: float
+    initial: str  # "ridge" | "lasso"
+    initial_alpha: float
+    factors: FloatArray  # (p,)
+    excluded: BoolArray  # (p,)
 
 
 @dataclass(frozen=True)
@@ -141,6 +166,9 @@ class FitOutcome:
     cv_metrics: dict[str, float] | None
     x_mean: FloatArray
     x_scale: FloatArray
+    # With relax: the gamma of the blend in ``coef`` (``path`` stays the lasso's, gamma 1).
+    relax_gamma: float | None = None
+    adaptive: AdaptiveResult | None = None
 
 
 @dataclass(frozen=True)

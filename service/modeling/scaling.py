@@ -201,7 +201,11 @@ def unscale_outcome(outcome: FitOutcome, scaling: Scaling, gaussian: bool) -> Fi
         )
         cv = outcome.cv
         if cv is not None and gaussian:
-            cv = replace(cv, curves=tuple(_scaled_curve(c, es) for c in cv.curves))
+            cv = replace(
+                cv,
+                curves=tuple(_scaled_curve(c, es) for c in cv.curves),
+                relaxed=tuple(_scaled_curve(c, es) for c in cv.relaxed),
+            )
         cv_metrics = outcome.cv_metrics
         if cv_metrics is not None and gaussian:
             e = _metric_exponent(next(k for k in cv_metrics if k != "se"), es)

@@ -9,7 +9,7 @@ from service.modeling.results import CVCurve
 from service.modeling.specs import CVMetric, FloatArray, SelectionRule
 
 
-def _loss(metric: CVMetric, values: FloatArray) -> FloatArray:
+def as_loss(metric: CVMetric, values: FloatArray) -> FloatArray:
     # AUC is the one metric where higher is better: flip it so every rule minimizes.
     return -values if metric == CVMetric.AUC else values
 
@@ -21,7 +21,7 @@ def select_indices(metric: CVMetric, mean: FloatArray, se: FloatArray) -> tuple[
     mean error is at most the minimum plus the standard error at the minimum. Undefined points
     (NaN, e.g. AUC on folds lacking a class) never win.
     """
-    loss = _loss(metric, mean)
+    loss = as_loss(metric, mean)
     finite = np.isfinite(loss)
     if not np.any(finite):
         raise FitFailedError("Cross-validation gave no finite error at any alpha.")
@@ -37,5 +37,5 @@ def chosen_index(curve: CVCurve, rule: SelectionRule) -> int:
 
 def best_curve(curves: list[CVCurve]) -> int:
     """Index of the curve (one per l1_ratio) with the best minimum; ties go to the first listed."""
-    best = [float(_loss(c.metric, c.mean[c.index_min : c.index_min + 1])[0]) for c in curves]
+    best = [float(as_loss(c.metric, c.mean[c.index_min : c.index_min + 1])[0]) for c in curves]
     return int(np.argmin(best))

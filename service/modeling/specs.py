@@ -73,6 +73,20 @@ class CVSpec:
     l1_ratios: tuple[float, ...] | None = None
 
 
+class AdaptiveInitial(StrEnum):
+    RIDGE = "ridge"
+    LASSO = "lasso"
+
+
+@dataclass(frozen=True)
+class AdaptiveSpec:
+    """The adaptive lasso (Zou 2006): penalty factors ``1 / |b_j|^gamma`` from an ``initial`` fit
+    (ridge or lasso, alpha by CV's min rule); see ``service.modeling.stats.adaptive``."""
+
+    gamma: float = 1.0
+    initial: AdaptiveInitial = AdaptiveInitial.RIDGE
+
+
 # The solver's default tolerance per family, chosen so that a default solution is at least as
 # close to the optimum as glmnet's default one while costing less (bench/README.md shows both).
 # gaussian: the duality gap is at most tol * (1/n) sum y_c^2, scikit-learn's criterion (its
@@ -121,6 +135,15 @@ class FitSpec:
     # (None: columns are named by their index, the target "the target").
     column_names: tuple[str, ...] | None = None
     target_name: str | None = None
+    # The group lasso: one group id 0..G-1 per design column; a group's columns enter and leave
+    # together (engine.group_solver). Gaussian or binomial, l1_ratio > 0, no bounds, penalty
+    # factors equal within a group. None: every column is penalized on its own.
+    groups: tuple[int, ...] | None = None
+    # glmnet's relax=TRUE: the model blends the lasso with its unpenalized refit on the active set
+    # (service.modeling.stats.relaxed); CV chooses alpha and the blend's gamma together.
+    relax: bool = False
+    # The adaptive lasso: factors from an initial fit multiply penalty_factors (stats.adaptive).
+    adaptive: AdaptiveSpec | None = None
 
     def solver_tol(self) -> float:
         return default_tol(self.family) if self.tol is None else self.tol

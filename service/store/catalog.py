@@ -23,6 +23,7 @@ from service.store.records import (
     JobStatus,
     ModelRecord,
     ModelText,
+    SelectionRecord,
     utc_now,
 )
 from service.store.schema import (
@@ -35,6 +36,7 @@ from service.store.schema import (
     job_from_row,
     model_from_row,
     model_text_from_row,
+    selection_from_row,
     to_json,
     to_row,
     upgrade_sql,
@@ -243,6 +245,20 @@ class Catalog:
         """One page, newest first, and the total count."""
         return self._list(ModelRecord, model_from_row, (limit, offset), "tenant = ?", (tenant,))
 
+    # -- selections (stability, knockoffs, bootstrap) ----------------------------------------------
+
+    def get_selection(self, selection_id: str, tenant: str = DEFAULT_TENANT) -> SelectionRecord:
+        return self._get(SelectionRecord, selection_from_row, selection_id, tenant)
+
+    def list_selections(
+        self, limit: int = 50, offset: int = 0, tenant: str = DEFAULT_TENANT
+    ) -> tuple[list[SelectionRecord], int]:
+        """One page, newest first, and the total count."""
+        return self._list(SelectionRecord, selection_from_row, (limit, offset), "tenant = ?", (tenant,))
+
+    def delete_selection(self, selection_id: str, tenant: str = DEFAULT_TENANT) -> None:
+        self._delete(SelectionRecord, selection_id, tenant)
+
     def model_sha256(self, model_id: str, tenant: str = DEFAULT_TENANT) -> str:
         """The checksum of a model's file, or NotFoundError; the summary, stored after it, is not read.
 
@@ -366,27 +382,33 @@ class Catalog:
         *,
         error: dict[str, Any] | None = None,
         model: ModelRecord | None = None,
+        selection: SelectionRecord | None = None,
     ) -> JobRecord:
-        """End a job in one transaction: insert its model row (if any) and set its final state.
+        """End a job in one transaction: insert its model or selection row (if any), set its final state.
 
         The first finisher wins: a job already finished is returned unchanged and ``model`` is not
         inserted, so the caller should delete that model's artifact when the returned record does
         not carry its id.
         """
         _check_finish(job_id, status, model)
+        _check_finish(job_id, status, selection)
         with self._transaction() as conn:
             job = _job_in(conn, job_id)
             if job.status in FINISHED:
                 return job
             if model is not None:
                 conn.execute(insert_sql(ModelRecord), to_row(model))
+            if selection is not None:
+                conn.execute(insert_sql(SelectionRecord), to_row(selection))
             conn.execute(
-                "UPDATE jobs SET status = ?, finished_at = ?, model_id = ?, error = ?, progress_stage = ?, "
-                "progress_fraction = CASE WHEN ? THEN 1.0 ELSE progress_fraction END WHERE id = ?",
+                "UPDATE jobs SET status = ?, finished_at = ?, model_id = ?, selection_id = ?, error = ?, "
+                "progress_stage = ?, progress_fraction = CASE WHEN ? THEN 1.0 ELSE progress_fraction END "
+                "WHERE id = ?",
                 (
                     status.value,
                     utc_now(),
                     model.id if model is not None else None,
+                    selection.id if selection is not None else None,
                     to_json(error),
                     status.value,
                     status is JobStatus.SUCCEEDED,
@@ -462,12 +484,12 @@ def _job_in(conn: sqlite3.Connection, job_id: str, tenant: str | None = None) ->
     return job_from_row(row)
 
 
-def _check_finish(job_id: str, status: JobStatus, model: ModelRecord | None) -> None:
+def _check_finish(job_id: str, status: JobStatus, output: ModelRecord | SelectionRecord | None) -> None:
     # Programming errors, not client errors: they would corrupt the job's history if let through.
     if status not in FINISHED:
         raise ValueError(f"{status!r} is not a final status")
-    if model is not None and model.job_id != job_id:
-        raise ValueError("the model belongs to another job")
+    if output is not None and output.job_id != job_id:
+        raise ValueError("the model or selection belongs to another job")
 
 
 def _model_sha256(conn: sqlite3.Connection, model_id: str, tenant: str) -> str:

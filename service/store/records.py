@@ -90,6 +90,8 @@ class JobRecord:
     request: dict[str, Any]
     dataset_id: str
     tenant: str = DEFAULT_TENANT
+    # A stability, knockoffs or bootstrap job stores a selection instead of a model.
+    selection_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,19 @@ class ModelRecord:
     created_at: str
     sha256: str
     size_bytes: int
+    summary: dict[str, Any]
+    tenant: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True)
+class SelectionRecord:
+    """The outcome of a stability, knockoffs or bootstrap job: which features, with what evidence."""
+
+    id: str
+    kind: str
+    job_id: str
+    dataset_id: str
+    created_at: str
     summary: dict[str, Any]
     tenant: str = DEFAULT_TENANT
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import orjson
 
-from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord, ModelText
+from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord, ModelText, SelectionRecord
 
-# Version 3 added the idempotency_keys table. SCHEMA runs on every open and creates only what is
-# missing, so a catalog of version 1 or 2 gains the table (empty) the first time it is opened.
-SCHEMA_VERSION = 3
+# Version 3 added the idempotency_keys table, version 4 the selections table and jobs.selection_id.
+# SCHEMA runs on every open and creates only what is missing, so an older catalog gains the tables
+# (empty) the first time it is opened, and ADDED_COLUMNS its new columns.
+SCHEMA_VERSION = 4
 
 # Column names equal the record field names, so rows and records map one to one. No foreign keys:
 # a deleted dataset may still be named by jobs and models, which carry all they need.
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     model_id TEXT,
     error TEXT,
     request TEXT NOT NULL,
-    dataset_id TEXT NOT NULL
+    dataset_id TEXT NOT NULL,
+    selection_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
@@ -64,6 +66,17 @@ CREATE TABLE IF NOT EXISTS models (
     summary TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS models_tenant_created ON models (tenant, created_at);
+
+CREATE TABLE IF NOT EXISTS selections (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT 'default',
+    kind TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    dataset_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS selections_tenant_created ON selections (tenant, created_at);
 
 -- Answers of POST requests sent with an Idempotency-Key, replayed to a retry (service.store.idempotency).
 -- status is NULL while the first request is still running. Kept a day: swept by created_at.
@@ -90,6 +103,7 @@ PRAGMA user_version = {SCHEMA_VERSION};
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("datasets", "storage", "TEXT NOT NULL DEFAULT 'dense'"),
     ("datasets", "density", "REAL"),
+    ("jobs", "selection_id", "TEXT"),
 )
 
 
@@ -103,16 +117,22 @@ def upgrade_sql(existing: dict[str, set[str]]) -> str:
     )
 
 
-Record = DatasetRecord | JobRecord | ModelRecord
+Record = DatasetRecord | JobRecord | ModelRecord | SelectionRecord
 
 _JSON_FIELDS: dict[type[Record], tuple[str, ...]] = {
     DatasetRecord: ("columns",),
     JobRecord: ("error", "request"),
     ModelRecord: ("summary",),
+    SelectionRecord: ("summary",),
 }
 
 
-TABLES: dict[type[Record], str] = {DatasetRecord: "datasets", JobRecord: "jobs", ModelRecord: "models"}
+TABLES: dict[type[Record], str] = {
+    DatasetRecord: "datasets",
+    JobRecord: "jobs",
+    ModelRecord: "models",
+    SelectionRecord: "selections",
+}
 
 
 def column_list(record_type: type[Record]) -> str:
@@ -170,6 +190,10 @@ def job_from_row(row: sqlite3.Row) -> JobRecord:
 
 def model_from_row(row: sqlite3.Row) -> ModelRecord:
     return ModelRecord(**_decoded(row, ModelRecord))
+
+
+def selection_from_row(row: sqlite3.Row) -> SelectionRecord:
+    return SelectionRecord(**_decoded(row, SelectionRecord))
 
 
 def model_text_from_row(row: sqlite3.Row) -> ModelText:

@@ -44,6 +44,10 @@ PLOT_CV = "GET /v1/models/{model_id}/plots/cv.svg"
 CREATE_PREDICTION = "POST /v1/models/{model_id}/predictions"
 EXPORT_MODEL = "GET /v1/models/{model_id}/export"
 DELETE_MODEL = "DELETE /v1/models/{model_id}"
+LIST_SELECTIONS = "GET /v1/selections"
+GET_SELECTION = "GET /v1/selections/{selection_id}"
+PLOT_STABILITY = "GET /v1/selections/{selection_id}/plots/stability.svg"
+DELETE_SELECTION = "DELETE /v1/selections/{selection_id}"
 
 NOT_FOUND = "/problems/not-found"
 VALIDATION = "/problems/validation"
@@ -511,6 +515,16 @@ JOB_CASES: dict[str, Case] = {
     "job without content type": request(CREATE_JOB, 422, VALIDATION, content=b'{"target": "y"}'),
     "unknown dataset": job(404, NOT_FOUND, dataset_id=UNKNOWN_ID),
     "dataset id with path traversal": job(404, NOT_FOUND, dataset_id="../../etc/passwd"),
+    "unknown job kind": job(422, VALIDATION, kind="lasso"),
+    "knockoffs fdr of one": job(422, VALIDATION, kind="knockoffs", knockoffs={"fdr": 1}),
+    "stability threshold of one half": job(422, VALIDATION, kind="stability", stability={"threshold": 0.5}),
+    "stability pfer zero": job(422, VALIDATION, kind="stability", stability={"pfer": 0}),
+    "stability options on a fit": job(422, VALIDATION, stability={"pfer": 1}),
+    "bootstrap level of one": job(422, VALIDATION, kind="bootstrap", bootstrap={"level": 1}),
+    "groups naming an unknown column": job(422, VALIDATION, groups={"blood": ["s1", "nope"]}),
+    "groups naming the target": job(422, VALIDATION, groups={"g": ["y"]}),
+    "inference without alpha": job(422, VALIDATION, inference=True),
+    "relax of a ridge": job(422, VALIDATION, relax=True, penalty="ridge"),
 }
 
 # What only the values show, so the stored schema cannot: the job is accepted and fails in its own
@@ -659,6 +673,21 @@ SPARSE_PREDICTION_CASES: dict[str, Case] = {
     ),
 }
 
+# Selections: lists, reads, the stability plot, delete.
+SELECTION_CASES: dict[str, Case] = {
+    "selections limit not an integer": request(LIST_SELECTIONS, 422, VALIDATION, params={"limit": "all"}),
+    "selections offset negative": request(LIST_SELECTIONS, 422, VALIDATION, params={"offset": -1}),
+    "unknown selection": request(GET_SELECTION, 404, NOT_FOUND, ids={"selection_id": UNKNOWN_ID}),
+    "selection id in uppercase": request(GET_SELECTION, 404, NOT_FOUND, ids={"selection_id": str.upper}),
+    "stability plot of an unknown selection": request(
+        PLOT_STABILITY, 404, NOT_FOUND, ids={"selection_id": UNKNOWN_ID}
+    ),
+    "stability plot of a bootstrap selection": request(
+        PLOT_STABILITY, 404, NOT_FOUND, ids={"selection_id": "{bootstrap_selection_id}"}
+    ),
+    "delete unknown selection": request(DELETE_SELECTION, 404, NOT_FOUND, ids={"selection_id": UNKNOWN_ID}),
+}
+
 # What the router answers before any route runs.
 ROUTER_CASES: dict[str, Case] = {
     "unknown path": Case(None, raw("GET", "/v2/nothing"), 404, NOT_FOUND),
@@ -682,6 +711,7 @@ CASES: dict[str, Case] = {
     "job nested 10,000 levels": json_text(CREATE_JOB, DEEP_OBJECT, 422, VALIDATION),
     **JOB_ID_CASES,
     **MODEL_CASES,
+    **SELECTION_CASES,
     **SPARSE_PREDICTION_CASES,
     **ROUTER_CASES,
 }

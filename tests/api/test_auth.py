@@ -78,7 +78,15 @@ def _acme_objects(client: TestClient, diabetes_csv: bytes) -> dict[str, str]:
     assert dataset.status_code == 201, dataset.text
     job = run_job(client, {"dataset_id": dataset.json()["id"], "target": "y", "cv": {"folds": 3}})
     assert job["status"] == "succeeded", job
-    return {"dataset_id": dataset.json()["id"], "job_id": job["id"], "model_id": job["model_id"]}
+    stability = {"kind": "stability", "stability": {"n_pairs": 3}, "path": {"n_alphas": 10}}
+    selection = run_job(client, {"dataset_id": dataset.json()["id"], "target": "y", **stability})
+    assert selection["status"] == "succeeded", selection
+    return {
+        "dataset_id": dataset.json()["id"],
+        "job_id": job["id"],
+        "model_id": job["model_id"],
+        "selection_id": selection["selection_id"],
+    }
 
 
 # Every /v1 route with another tenant's ids; each must answer 404 (a body that is otherwise valid).
@@ -99,8 +107,11 @@ CROSS_TENANT: dict[tuple[str, str], Callable[[dict[str, str]], dict[str, Any]]] 
     ("POST", "/v1/models/{model_id}/predictions"): lambda ids: {"json": {"columns": ["age"], "data": [[50]]}},
     ("GET", "/v1/models/{model_id}/export"): lambda ids: {"params": {"format": "onnx"}},
     ("DELETE", "/v1/models/{model_id}"): lambda ids: {},
+    ("GET", "/v1/selections/{selection_id}"): lambda ids: {},
+    ("GET", "/v1/selections/{selection_id}/plots/stability.svg"): lambda ids: {},
+    ("DELETE", "/v1/selections/{selection_id}"): lambda ids: {},
 }
-LISTS = ("/v1/datasets", "/v1/jobs", "/v1/models")
+LISTS = ("/v1/datasets", "/v1/jobs", "/v1/models", "/v1/selections")
 
 
 def _v1_routes(client: TestClient) -> set[tuple[str, str]]:

@@ -66,12 +66,18 @@ def world(client: TestClient, diabetes_csv: bytes) -> Ids:
         client, {"dataset_id": dataset["id"], "target": "y", "cv": {"folds": 3}, "path": {"n_alphas": 20}}
     )
     plain = run_job(client, {"dataset_id": dataset["id"], "target": "y", "cv": None, "alpha": 1.0})
-    assert cv["status"] == plain["status"] == "succeeded", (cv, plain)
+    stability = {"kind": "stability", "stability": {"n_pairs": 2}, "path": {"n_alphas": 10}}
+    stable = run_job(client, {"dataset_id": dataset["id"], "target": "y", **stability})
+    bootstrap = {"kind": "bootstrap", "alpha": 1.0, "bootstrap": {"replicates": 2}}
+    boot = run_job(client, {"dataset_id": dataset["id"], "target": "y", **bootstrap})
+    assert cv["status"] == plain["status"] == stable["status"] == boot["status"] == "succeeded"
     return {
         "dataset_id": dataset["id"],
         "job_id": cv["id"],
         "model_id": cv["model_id"],
         "nocv_model_id": plain["model_id"],
+        "selection_id": stable["selection_id"],
+        "bootstrap_selection_id": boot["selection_id"],
     }
 
 
@@ -125,6 +131,7 @@ def _snapshot(client: TestClient, root: Path) -> dict[str, Any]:
     return {
         "datasets": client.get("/v1/datasets?limit=1000").json()["items"],
         "models": client.get("/v1/models?limit=1000").json()["items"],
+        "selections": client.get("/v1/selections?limit=1000").json()["items"],
         "job ids": [job["id"] for job in jobs],
         # A job still running when the case starts (one `prepare` made) moves on by itself.
         "finished jobs": [job for job in jobs if job["status"] not in ("queued", "running")],

@@ -71,6 +71,8 @@ class Seeded:
     spare_job_id: str
     model_id: str
     spare_model_id: str
+    selection_id: str
+    spare_selection_id: str
     alphas: tuple[float, float]  # the smallest and largest alpha of the model's stored path
 
     def real_id(self, parameter: str, method: str) -> str | None:
@@ -80,6 +82,7 @@ class Seeded:
             "dataset_id": self.spare_dataset_id if delete else self.dataset_id,
             "job_id": self.spare_job_id if delete else self.job_id,
             "model_id": self.spare_model_id if delete else self.model_id,
+            "selection_id": self.spare_selection_id if delete else self.selection_id,
         }
         return ids.get(parameter)
 
@@ -274,6 +277,11 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, diabetes_csv: bytes) -> See
         spare = run_job(client, {**fit, "alpha": 1.0, "cv": None})
         assert job["status"] == spare["status"] == "succeeded", (job, spare)
         alphas = client.get(f"/v1/models/{job['model_id']}/path").json()["alphas"]
+        stability = {"kind": "stability", "stability": {"n_pairs": 2}, "path": {"n_alphas": 10}}
+        selections = [
+            run_job(client, {"dataset_id": dataset["id"], "target": TARGET, **stability}) for _ in range(2)
+        ]
+        assert all(s["status"] == "succeeded" for s in selections), selections
     return Seeded(
         settings=settings,
         features=tuple(c["name"] for c in dataset["columns"] if c["name"] != TARGET),
@@ -283,6 +291,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, diabetes_csv: bytes) -> See
         spare_job_id=spare["id"],
         model_id=job["model_id"],
         spare_model_id=spare["model_id"],
+        selection_id=selections[0]["selection_id"],
+        spare_selection_id=selections[1]["selection_id"],
         alphas=(min(alphas), max(alphas)),
     )
 

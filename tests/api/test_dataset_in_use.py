@@ -17,7 +17,7 @@ from service.app import create_app
 from service.config import Settings
 from service.errors import JobCanceledError
 from service.jobs.pool import WorkerPool
-from service.worker import FitTask
+from service.worker.kinds.fit import FitTask
 from tests.conftest import upload
 
 SMALL = b"x,z,y\n1,0,1.5\n2,1,2.5\n3,0,3.1\n4,1,4.2\n5,0,5.0\n6,1,6.3\n"

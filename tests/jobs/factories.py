@@ -7,7 +7,7 @@ from pathlib import Path
 from service.api.job_specs import design_spec, fit_spec
 from service.api.schemas import JobCreate
 from service.store import JobRecord, JobStatus, new_id, utc_now
-from service.worker import FitTask
+from service.worker.kinds.fit import FitTask
 
 
 def submission(tmp_path: Path, tenant: str) -> tuple[JobRecord, FitTask]:

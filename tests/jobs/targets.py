@@ -12,7 +12,8 @@ import numpy as np
 
 from service.errors import InsufficientStorageError
 from service.store.blobs import ModelStore
-from service.worker import FitResult, FitTask
+from service.worker.kinds.fit import FitTask
+from service.worker.tasks import FitResult
 
 PROGRESS_MESSAGES = 10
 # Multiplying word indices by an odd constant gives every 8-byte word of a payload its own value,

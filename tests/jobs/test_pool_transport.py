@@ -20,7 +20,7 @@ import pytest
 import uvloop
 
 from service.jobs.pool import WorkerPool
-from service.worker import FitResult
+from service.worker.tasks import FitResult
 from tests.jobs.factories import submission
 from tests.jobs.targets import PROGRESS_MESSAGES, payload_digest, send_payload
 

@@ -15,11 +15,11 @@ import pytest
 from service.jobs.manager import JobManager
 from service.jobs.pool import WorkerPool
 from service.store.catalog import Catalog
-from service.worker import FitTask
+from service.worker.kinds.fit import FitTask
 from tests.e2e.conftest import REPO
 from tests.jobs.factories import submission
 
-# run_fit_job in a process whose pipe to the web process is closed, as after a timeout that closed
+# run_job in a process whose pipe to the web process is closed, as after a timeout that closed
 # its end: the first progress report finds nobody listening.
 _CLOSED_PIPE = """
 import multiprocessing, sys
@@ -27,12 +27,12 @@ from multiprocessing import Event
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from tests.jobs.factories import submission
-from service.worker import run_fit_job
+from service.worker.process import run_job
 receiver, sender = multiprocessing.Pipe(duplex=False)
 receiver.close()
 _, task = submission(Path({tmp!r}), "default")
-run_fit_job(task, sender, Event())
-print("run_fit_job returned")
+run_job(task, sender, Event())
+print("run_job returned")
 """
 
 
@@ -41,7 +41,7 @@ def test_a_worker_whose_reader_left_exits_without_a_traceback(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     # Before: BrokenPipeError in the progress report, then again in the report of that failure.
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
-    assert "run_fit_job returned" not in done.stdout  # it ended at once, reporting nothing more
+    assert "run_job returned" not in done.stdout  # it ended at once, reporting nothing more
     assert done.returncode == 1
 
 

@@ -30,7 +30,8 @@ from service.store import Catalog, DatasetStore, atomic_write, atomic_write_byte
 from service.store.atomic import DigestingWriter, probe_writable
 from service.store.records import DatasetRecord
 from service.store.space import sqlite_storage_error
-from service.worker import FitTask, run_fit_job
+from service.worker.kinds.fit import FitTask
+from service.worker.process import run_job
 from tests.conftest import upload
 
 FULL = [errno.ENOSPC, errno.EDQUOT, errno.EFBIG]
@@ -263,9 +264,9 @@ class _Recorder:
 
 
 def _run_in_process(task: FitTask) -> tuple[Any, ...]:
-    """The worker's last message, from ``run_fit_job`` run in this process."""
+    """The worker's last message, from ``run_job`` run in this process."""
     recorder = _Recorder()
-    run_fit_job(task, cast(Connection, recorder), Event())
+    run_job(task, cast(Connection, recorder), Event())
     return recorder.messages[-1]
 
 

@@ -92,6 +92,8 @@ def test_ui_uploads_fits_watches_and_predicts_with_a_key(browser: Browser, keyed
     [dataset] = _api(keyed_server, "GET", "/v1/datasets").json()["items"]
     assert page.locator(f"#datasets-table tbody tr[data-id='{dataset['id']}']").count() == 1
     assert page.input_value("#job-dataset") == dataset["id"]
+    # The target list is filled from the dataset's columns, read after the dataset is chosen.
+    page.wait_for_function("document.querySelector('#job-target').value === 'y'")
     assert page.input_value("#job-target") == "y" and page.input_value("#job-family") == "gaussian"
 
     # A lasso CV job from the form, watched live until it is done.

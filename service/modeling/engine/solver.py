@@ -10,6 +10,12 @@ import numpy as np
 from service.modeling.engine.columns import RawMoments
 from service.modeling.engine.gaussian_data import GaussianData
 from service.modeling.engine.gaussian_engine import fit_gaussian_null, gaussian_path
+from service.modeling.engine.group_solver import (
+    build_group_penalty,
+    group_alpha_max,
+    group_engine,
+    group_path,
+)
 from service.modeling.engine.logistic_engine import (
     LogisticData,
     NewtonSolver,
@@ -101,6 +107,7 @@ def alpha_max(
     center: FloatArray | None = None,
     scale: FloatArray | None = None,
     target_scale: float = 1.0,
+    groups: IntArray | None = None,
 ) -> float:
     """The smallest alpha at which every penalized coefficient is zero.
 
@@ -108,10 +115,17 @@ def alpha_max(
     null model in the directions the bounds allow. For l1_ratio below 1e-3 (ridge included) the
     divisor is 1e-3, as glmnet does. Returns 0.0 when no column could move. ``target_scale``: y is
     the gaussian target divided by it (see ``solve_path``); alpha_max is that of the original target.
+    With ``groups``, the group one: ``max_g ||grad_g|| / (pf_g sqrt|g| l1_ratio)`` (group_solver).
     """
     p = X.shape[1]
     penalty = _penalty(p, l1_ratio, penalty_factors, lower, upper)
     mean, sd = _standardization(p, center, scale)
+    if groups is not None:
+        if family == Family.GAUSSIAN and fit_intercept and np.ptp(np.asarray(y)[w > 0]) == 0.0:
+            return 0.0  # a constant target: as null_gradient, no spurious tiny alpha_max
+        group_penalty = build_group_penalty(groups, family, penalty)
+        engine = group_engine(X, y, w, family, group_penalty, mean, sd, fit_intercept)
+        return target_scale * group_alpha_max(engine)
     q = null_gradient(X, y, w, family, fit_intercept, n_classes, penalty, mean, sd)
     push = np.max(np.stack([penalty.allowed_push(q[:, k]) for k in range(q.shape[1])]), axis=0) if p else q
     penalized = (penalty.factors > 0.0) & penalty.free
@@ -145,6 +159,7 @@ def solve_path(
     scale: FloatArray | None = None,
     moments: RawMoments | None = None,
     target_scale: float = 1.0,
+    groups: IntArray | None = None,
 ) -> PathSolution:
     """Minimize the objective at each of the decreasing ``alphas``, warm-starting along the path.
 
@@ -170,6 +185,10 @@ def solve_path(
     are those of the original target; they are mapped to the scaled problem's (``penalty_units``)
     and back in the solution's ``alphas``, while coefficients, intercepts and gaps stay those of the
     scaled problem (``scaling.unscale_outcome`` maps them).
+
+    ``groups`` (one id 0..G-1 per column): the group lasso of ``group_solver`` instead, gaussian or
+    binomial, without bounds, l1_ratio > 0 (ValueError otherwise); ``dual_gap`` is its largest
+    KKT violation and ``moments`` are not used.
     """
     alphas = np.asarray(alphas, dtype=np.float64)
     if target_scale != 1.0:
@@ -179,7 +198,7 @@ def solve_path(
             X, y, w, family, l1_ratio, effective, fit_intercept, tol, max_iter, checkpoint,
             n_classes=n_classes, penalty_factors=penalty_factors, lower=lower, upper=upper,
             max_features=max_features, column_features=column_features, saturation=saturation,
-            center=center, scale=scale, moments=moments,
+            center=center, scale=scale, moments=moments, groups=groups,
         )  # fmt: skip
         if scaled.alphas is None:
             return scaled
@@ -191,6 +210,10 @@ def solve_path(
     penalty = _penalty(p, l1_ratio, penalty_factors, lower, upper)
     mean, sd = _standardization(p, center, scale)
     control = PathControl(max_features, column_features, saturation)
+    group_penalty = None if groups is None else build_group_penalty(groups, family, penalty)
+    if family == Family.GAUSSIAN and group_penalty is not None:
+        engine = group_engine(X, y, w, family, group_penalty, mean, sd, fit_intercept)
+        return group_path(engine, alphas, tol, max_iter, checkpoint, control)
     if family == Family.GAUSSIAN:
         data = GaussianData.build(X, np.asarray(y, dtype=np.float64), w, mean, sd, fit_intercept)
         if max_features is None and closed_form_applies(data, penalty):
@@ -217,6 +240,9 @@ def solve_path(
             checkpoint,
             control,
         )
+    if group_penalty is not None:
+        engine = group_engine(X, codes, w, family, group_penalty, mean, sd, fit_intercept)
+        return group_path(engine, alphas, tol, max_iter, checkpoint, control)
     ldata = LogisticData.build(X, codes, w, family, n_classes, mean, sd, fit_intercept)
     return logistic_path(ldata, penalty, alphas, tol, max_iter, checkpoint, control)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from service.modeling.engine.kernels.blocks import block_sweeps
 from service.modeling.engine.kernels.columns import (
     dense_matvec_subset,
     dense_moments_subset,
@@ -59,3 +60,12 @@ def warm_up() -> None:
     enet_gap(f, hx, 1.0, 0.1, 1.0, one, lo, hi, hdiag)
     G = np.asfortranarray(X.T @ X)
     solve_gram(G, X.T @ h, f.copy(), ws, lam, f, lo, hi, 1e-9, 5)
+    # The group lasso's sweeps, on one group holding every column, and on a single column (numba
+    # types an (n, 1) block as C-contiguous: a second compilation).
+    d, U = np.linalg.eigh(G)
+    for Z, k in ((X, p), (np.asfortranarray(X[:, :1]), 1)):
+        block_sweeps(
+            Z, np.array([0, k], dtype=np.int64), ws[:k], np.ascontiguousarray(U[:k, :k]).ravel(),
+            np.zeros(1, np.int64), d[:k], np.full(1, 0.1), np.zeros(1), h, rng.standard_normal(n), f.copy(),
+            np.zeros(1), True, 1e-9, 5,
+        )  # fmt: skip

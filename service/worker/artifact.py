@@ -101,7 +101,41 @@ def describe_model(artifact: ModelArtifact, penalty: str) -> dict[str, Any]:
             "n_iter": int(outcome.convergence.n_iter),
             "dual_gap": _finite_or_none(outcome.convergence.dual_gap),
         },
+        **_fit_options(artifact),
     }
+
+
+def _fit_options(artifact: ModelArtifact) -> dict[str, Any]:
+    """ModelRead's `relax` (the chosen gamma) and `adaptive` (the penalty factors used), when fitted so."""
+    outcome = artifact.outcome
+    # Always present (null when not asked for), so every ModelRead has the same members.
+    options: dict[str, Any] = {"relax": None, "adaptive": None}
+    if outcome.relax_gamma is not None:
+        selection = outcome.selection
+        options["relax"] = {
+            "gamma": float(outcome.relax_gamma),
+            # glmnet's gamma.min and gamma.1se: the gammas of the two rules' choices.
+            "gamma_min": None if selection is None else _finite_or_none(selection.gamma_min),
+            "gamma_1se": None if selection is None else _finite_or_none(selection.gamma_1se),
+        }
+    if outcome.adaptive is not None:
+        factors = outcome.adaptive.factors
+        options["adaptive"] = {
+            "gamma": float(outcome.adaptive.gamma),
+            "initial": outcome.adaptive.initial,
+            "initial_alpha": float(outcome.adaptive.initial_alpha),
+            # An excluded column (0 in the initial fit) has an infinite factor: null in JSON.
+            "penalty_factors": {
+                name: _finite_or_none(float(f))
+                for name, f in zip(artifact.encoder.design_columns, factors, strict=True)
+            },
+            "excluded": [
+                name
+                for name, out in zip(artifact.encoder.design_columns, outcome.adaptive.excluded, strict=True)
+                if out
+            ],
+        }
+    return options
 
 
 def path_columns(artifact: ModelArtifact, names: Sequence[str]) -> list[int]:
@@ -203,6 +237,10 @@ def describe_cv(artifact: ModelArtifact) -> dict[str, Any] | None:
     document["fold_ids"] = [int(v) for v in cv.fold_ids]
     if len(cv.curves) > 1:
         document["curves"] = [_describe_curve(c) for c in cv.curves]
+    if cv.relaxed:  # the relaxed lasso: one curve per gamma, gamma 1 the lasso's
+        document["relaxed_curves"] = [
+            {"gamma": float(c.relax_gamma or 0.0), **_describe_curve(c)} for c in cv.relaxed
+        ]
     return document
 
 

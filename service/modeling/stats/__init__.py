@@ -1,0 +1,1 @@
+"""Selection procedures above the path: stability, knockoffs, bootstrap, relax, adaptive, inference."""
