@@ -13,6 +13,9 @@ ARG PIP_EXTRA_INDEX_URL=
 ARG PIP_TRUSTED_HOST=
 # PEM text of extra certificate authorities that pip must trust on top of the base image's bundle.
 ARG EXTRA_CA_CERTS=
+# Optional extras of the sparsefit distribution, e.g. "dask" for the image the Dask profile runs
+# (scheduler, workers and API alike: the workers import the service's job kinds).
+ARG EXTRAS=
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_DEFAULT_TIMEOUT=180
 # The CA bundle, when one is made, stays in this stage.
 RUN set -eu; \
@@ -35,9 +38,9 @@ COPY README.md ./
 COPY service ./service
 RUN set -eu; \
     [ ! -f /etc/pip-build-ca.pem ] || export PIP_CERT=/etc/pip-build-ca.pem; \
-    /opt/venv/bin/python -m pip install --quiet . ; \
+    /opt/venv/bin/python -m pip install --quiet ".${EXTRAS:+[$EXTRAS]}" ; \
     /opt/venv/bin/python -m pip check; \
-    NUMBA_CACHE_DIR=/opt/numba-cache /opt/venv/bin/python -c 'import service.modeling.warm'
+    NUMBA_CACHE_DIR=/opt/numba-cache /opt/venv/bin/python -c 'import service.modeling.engine.warm'
 
 FROM ${BASE_IMAGE}
 ENV PYTHONUNBUFFERED=1 \

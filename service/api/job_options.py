@@ -77,11 +77,16 @@ class KnockoffsCreate(_Strict):
 
 
 class BootstrapCreate(_Strict):
-    """Pairs bootstrap at the chosen alpha: selection frequencies and percentile intervals."""
+    """Pairs bootstrap at the chosen alpha (or over the path): selection frequencies and intervals."""
 
     replicates: _JsonInt = Field(default=100, ge=2, le=10_000)
     level: float = Field(default=0.95, gt=0, lt=1, strict=True, description="Coverage of the intervals.")
     seed: Seed = 0
+    over_path: bool = Field(
+        default=False,
+        description="Also refit every replicate over the full data's alpha grid and report each "
+        "feature's selection frequency at every alpha (`frequency_path`).",
+    )
 
 
 class AdaptiveCreate(_Strict):

@@ -14,6 +14,7 @@ from service.api.datasets import Limit, Offset
 from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.job_specs import design_spec, fit_spec, job_options, normalised_request
+from service.api.knockoff_checks import check_knockoffs_size
 from service.api.problems import problem_responses
 from service.api.schemas import JOB_EVENT_SCHEMA, JobCreate, JobList, JobRead
 from service.api.uploads import JSON
@@ -93,6 +94,7 @@ def _validate(job: JobCreate, services: Services, tenant: str) -> str:
     check_design_columns(schema, spec)
     if job.groups is not None:
         check_group_columns(schema, spec, job.groups)
+    check_knockoffs_size(job, schema, spec)
     check_feature_levels(schema, spec, services.settings.max_levels)
     _check_fold_count(job, schema.n_rows)
     _check_cv_size(job, services.settings.max_cv_fits)

@@ -64,6 +64,10 @@ class FeatureSelectionRead(BaseModel):
     feature_frequency: dict[str, float] | None = Field(
         default=None, description="bootstrap: per original feature, the share of replicates selecting it."
     )
+    frequency_path: dict[str, list[float]] | None = Field(
+        default=None,
+        description="bootstrap with `over_path`: per feature ever selected, its frequency at each alpha.",
+    )
     versions: dict[str, str] | None = None
 
 

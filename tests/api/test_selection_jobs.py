@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from service.app import create_app
+from service.config import Settings
 from tests.conftest import csv_bytes, run_job, upload
 
 DIABETES_FEATURES = {"age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"}
@@ -106,6 +108,27 @@ def test_bootstrap_reports_frequencies_and_intervals(client: TestClient, diabete
     # Selected: exactly the columns whose interval excludes 0.
     excluding = {name for name, f in features.items() if f["lower"] > 0 or f["upper"] < 0}
     assert set(selection["selected"]) == excluding
+
+
+def test_bootstrap_over_the_path_reports_frequencies_at_every_alpha(
+    client: TestClient, diabetes: dict[str, Any]
+) -> None:
+    body = {
+        "dataset_id": diabetes["id"],
+        "target": "y",
+        "kind": "bootstrap",
+        "path": {"n_alphas": 20},
+        "cv": {"folds": 5},
+        "bootstrap": {"replicates": 10, "over_path": True},
+    }
+    _, selection = _selection(client, body)
+    alphas = selection["alphas"]
+    assert len(alphas) == 20 and alphas == sorted(alphas, reverse=True)
+    assert selection["alpha"] in alphas
+    bmi = selection["frequency_path"]["bmi"]
+    assert len(bmi) == 20 and bmi[0] <= bmi[-1] == 1.0  # none at alpha_max, always at the smallest
+    at = alphas.index(selection["alpha"])
+    assert selection["feature_frequency"]["bmi"] == bmi[at]
 
 
 def test_relax_reports_its_gamma_and_blends_the_lasso_with_ols(
@@ -221,3 +244,26 @@ def test_groups_naming_unknown_columns_are_422_naming_them(
     locs = [error["loc"] for error in problem["errors"]]
     assert ["body", "groups", "blood", 1] in locs and ["body", "groups", "t", 0] in locs
     assert client.get("/v1/jobs").json()["total"] == 0  # nothing was queued
+
+
+def test_knockoffs_beyond_their_size_are_refused_at_submit(
+    client: TestClient, diabetes: dict[str, Any], settings: Settings
+) -> None:
+    names = [f"x{j}" for j in range(2001)]
+    table = csv_bytes([*names, "y"], [[float(i + j) for j in range(2002)] for i in range(5)])
+    with TestClient(create_app(settings.model_copy(update={"max_columns": 3000}))) as roomy:
+        wide = upload(roomy, table)
+        body = {"dataset_id": wide["id"], "target": "y", "kind": "knockoffs"}
+        response = roomy.post("/v1/jobs", json=body)
+    assert response.status_code == 422 and "at most 2000" in response.json()["detail"]
+    fixed = {"kind": "knockoffs", "knockoffs": {"method": "fixed-x"}}
+    three = client.post(
+        "/v1/jobs",
+        json={"dataset_id": diabetes["id"], "target": "y", "features": ["age", "sex", "bmi"], **fixed},
+    )
+    assert three.status_code == 202  # 442 rows >= 2 x 3 + 1
+    five_rows = upload(client, csv_bytes(["a", "b", "c", "y"], [[1.0, 2.0, 3.0, 4.0 + i] for i in range(5)]))
+    refused = client.post("/v1/jobs", json={"dataset_id": five_rows["id"], "target": "y", **fixed})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["body", "knockoffs", "method"]
+    assert "2p + 1 = 7" in refused.json()["detail"]

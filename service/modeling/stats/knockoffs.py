@@ -61,6 +61,7 @@ from service.modeling.stats.knockoff_design import (
     build_fixed_x,
     build_model_x,
 )
+from service.modeling.stats.knockoff_limits import DENSE_MAX_CELLS, MAX_COLUMNS, SDP_MAX_COLUMNS
 from service.modeling.validation import check_design, invalid
 
 __all__ = [
@@ -70,13 +71,6 @@ __all__ = [
     "knockoff_filter",
     "knockoff_threshold",
 ]
-
-# Every method holds a p x p covariance and its eigendecompositions, and fits a lasso on 2p columns.
-MAX_COLUMNS = 2000
-# Each Newton step of the SDP costs O(p^3); above this the default construction is equicorrelated.
-SDP_MAX_COLUMNS = 500
-# A sparse design is densified (its knockoffs are dense anyway) up to this many cells, model-X only.
-DENSE_MAX_CELLS = 20_000_000
 
 
 @dataclass(frozen=True)
