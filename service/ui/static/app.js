@@ -221,22 +221,47 @@ async function uploadTable(event) {
 
 // ------------------------------------------------------------------ jobs
 
+// The JobCreate of docs/api.md for the chosen kind: a field that does not apply to the kind is not
+// sent (stability fits every subsample's path without CV; knockoffs are lasso at CV's min rule).
 function jobBody() {
-  const penalty = $("#job-penalty").value;
-  const cv = { folds: Number($("#job-folds").value), rule: $("#job-rule").value };
-  if ($("#job-metric").value) cv.metric = $("#job-metric").value;
+  const kind = $("#job-kind").value;
+  const penalty = kind === "knockoffs" ? "lasso" : $("#job-penalty").value;
   const body = {
     dataset_id: $("#job-dataset").value,
     target: $("#job-target").value,
     family: $("#job-family").value,
     penalty,
     standardize: $("#job-standardize").checked,
-    cv,
   };
+  if (kind !== "fit") body.kind = kind;
+  if (kind === "stability") body.stability = { pfer: Number($("#job-pfer").value) };
+  else if (kind === "knockoffs") {
+    body.knockoffs = { fdr: Number($("#job-fdr").value) };
+    body.cv = { folds: Number($("#job-folds").value) };
+  } else {
+    body.cv = { folds: Number($("#job-folds").value), rule: $("#job-rule").value };
+    if ($("#job-metric").value) body.cv.metric = $("#job-metric").value;
+    if (kind === "bootstrap") body.bootstrap = { replicates: Number($("#job-replicates").value) };
+  }
   if (penalty === "elasticnet") body.l1_ratio = Number($("#job-l1-ratio").value);
   const name = $("#job-name").value.trim();
   if (name) body.name = name;
   return body;
+}
+
+// Shows the chosen kind's parameter and disables the fields that kind does not take.
+function showKind() {
+  const kind = $("#job-kind").value;
+  for (const label of document.querySelectorAll("#job-form [data-kind]")) label.hidden = label.dataset.kind !== kind;
+  const knockoffs = kind === "knockoffs";
+  if (knockoffs) $("#job-penalty").value = "lasso";
+  $("#job-penalty").disabled = knockoffs;
+  // Knockoffs take family gaussian or binomial only.
+  $("#job-family option[value='multinomial']").disabled = knockoffs;
+  $("#job-l1-ratio").disabled = $("#job-penalty").value !== "elasticnet";
+  $("#job-folds").disabled = kind === "stability";
+  $("#job-rule").disabled = kind === "stability" || knockoffs;
+  $("#job-metric").disabled = kind === "stability" || knockoffs;
 }
 
 async function startJob(event) {
@@ -291,13 +316,15 @@ function renderJobs() {
       const request = job.request || {};
       const action = job.model_id
         ? el("a", { class: "button small", href: `#/models/${job.model_id}` }, "Open model")
-        : job.error
+        : job.selection_id
+          ? el("a", { class: "button small", href: `#/selections/${job.selection_id}` }, "Open selection")
+          : job.error
           ? el("span", { class: "hint", title: job.error.detail || "" }, job.error.title || "failed")
           : "";
       return el(
         "tr",
         { "data-id": job.id, "data-status": job.status },
-        el("td", {}, job.name || el("span", { class: "hint" }, job.kind)),
+        el("td", {}, job.name || el("span", { class: "hint" }, job.kind), job.name && job.kind && job.kind !== "fit" ? el("span", { class: "hint" }, ` \u00b7 ${job.kind}`) : null),
         el("td", {}, shortId(job.id)),
         el("td", {}, request.target || ""),
         el("td", {}, `${request.family || ""} / ${request.penalty || ""}`),
@@ -325,6 +352,9 @@ function showLive(job) {
   const link = $("#job-live-model");
   link.hidden = !job.model_id;
   if (job.model_id) link.href = `#/models/${job.model_id}`;
+  const selection = $("#job-live-selection");
+  selection.hidden = !job.selection_id;
+  if (job.selection_id) selection.href = `#/selections/${job.selection_id}`;
 }
 
 // Server-Sent Events through fetch(), not EventSource: EventSource cannot send the Authorization header.
@@ -355,7 +385,7 @@ async function watchJob(id) {
   } finally {
     state.watching.delete(id);
   }
-  await Promise.all([refreshJobs(), refreshModels()]).catch(showError);
+  await Promise.all([refreshJobs(), refreshModels(), refreshSelections()]).catch(showError);
 }
 
 function parseEvent(block) {
@@ -635,10 +665,13 @@ function renderPredictions(answer) {
 async function route() {
   clearError();
   const match = location.hash.match(/^#\/models\/([^/]+)$/);
-  $("#view-home").hidden = Boolean(match);
+  const selection = location.hash.match(/^#\/selections\/([^/]+)$/); // selections.js
+  $("#view-home").hidden = Boolean(match || selection);
   $("#view-model").hidden = !match;
+  $("#view-selection").hidden = !selection;
   try {
     if (match) await showModel(decodeURIComponent(match[1]));
+    else if (selection) await showSelection(decodeURIComponent(selection[1]));
     else await refreshAll();
   } catch (error) {
     showError(error);
@@ -646,7 +679,7 @@ async function route() {
 }
 
 async function refreshAll() {
-  await Promise.all([refreshDatasets(), refreshJobs(), refreshModels()]);
+  await Promise.all([refreshDatasets(), refreshJobs(), refreshModels(), refreshSelections()]);
   if ($("#job-dataset").value && !$("#job-target").options.length) await fillTargets($("#job-dataset").value);
 }
 
@@ -695,18 +728,20 @@ function start() {
   $("#job-dataset").addEventListener("change", (e) => fillTargets(e.target.value).catch(showError));
   $("#job-target").addEventListener("change", suggestFamily);
   $("#job-family").addEventListener("change", fillMetrics);
-  $("#job-penalty").addEventListener("change", (e) => {
-    $("#job-l1-ratio").disabled = e.target.value !== "elasticnet";
-  });
+  $("#job-penalty").addEventListener("change", showKind);
+  $("#job-kind").addEventListener("change", showKind);
   $("#coef-nonzero").addEventListener("change", renderCoefficients);
   $("#predict-form").addEventListener("submit", predict);
   $("#predict-header").addEventListener("click", insertHeader);
   for (const button of document.querySelectorAll("[data-refresh]")) {
-    const refresh = { datasets: refreshDatasets, jobs: refreshJobs, models: refreshModels }[button.dataset.refresh];
+    const refresh = { datasets: refreshDatasets, jobs: refreshJobs, models: refreshModels, selections: refreshSelections }[
+      button.dataset.refresh
+    ];
     button.addEventListener("click", () => refresh().catch(showError));
   }
   window.addEventListener("hashchange", route);
   fillMetrics();
+  showKind();
   checkKey()
     .then((ok) => (ok ? route() : null))
     .catch(showError);
