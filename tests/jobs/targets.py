@@ -67,3 +67,15 @@ def save_model_then(ending: str, task: FitTask, conn: Connection, cancel: Event)
         os._exit(0)
     conn.send(("error", InsufficientStorageError("The disk filled up after the save.").to_problem()))
     conn.close()
+
+
+def report_until_stopped(task: FitTask, conn: Connection, cancel: Event) -> None:
+    """A slow job: it reports progress, then waits until told to stop (by the timeout's cancel event).
+
+    Here, not in its test module: a job process imports its target's module, and the test module's
+    imports (pytest, the API's schemas) took longer than the pool's reap on a loaded machine.
+    """
+    conn.send(("progress", 0.5, "fitting"))
+    if cancel.wait(30):
+        (task.data_dir / f"{task.job_id}.stopped").touch()  # proof it stopped by itself, not killed
+    conn.close()

@@ -6,8 +6,6 @@ import asyncio
 import logging
 import subprocess
 import sys
-from multiprocessing.connection import Connection
-from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from service.store.catalog import Catalog
 from service.worker.kinds.fit import FitTask
 from tests.e2e.conftest import REPO
 from tests.jobs.factories import submission
+from tests.jobs.targets import report_until_stopped
 
 # run_job in a process whose pipe to the web process is closed, as after a timeout that closed
 # its end: the first progress report finds nobody listening.
@@ -27,6 +26,7 @@ from multiprocessing import Event
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from tests.jobs.factories import submission
+from tests.jobs.targets import report_until_stopped
 from service.worker.process import run_job
 receiver, sender = multiprocessing.Pipe(duplex=False)
 receiver.close()
@@ -43,14 +43,6 @@ def test_a_worker_whose_reader_left_exits_without_a_traceback(tmp_path: Path) ->
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
     assert "run_job returned" not in done.stdout  # it ended at once, reporting nothing more
     assert done.returncode == 1
-
-
-def report_until_stopped(task: FitTask, conn: Connection, cancel: Event) -> None:
-    """A slow job: it reports progress, then waits until told to stop (by the timeout's cancel event)."""
-    conn.send(("progress", 0.5, "fitting"))
-    if cancel.wait(30):
-        (task.data_dir / f"{task.job_id}.stopped").touch()  # proof it stopped by itself, not killed
-    conn.close()
 
 
 @pytest.mark.slow
