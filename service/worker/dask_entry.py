@@ -17,23 +17,20 @@ Cancel and timeout set the job's distributed ``Event``, which the checkpoint pol
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from typing import Any
 
 from distributed import Event, get_client, get_worker
-from threadpoolctl import threadpool_limits
 
 from service import logs
-from service.errors import JobCanceledError, ServiceError
+from service.errors import JobCanceledError
+from service.worker.process import task_outcome
 from service.worker.tasks import JobTask
 
 # A scheduler round trip per poll: five a second bound what a cancel waits for and what it costs.
 CANCEL_POLL_S = 0.2
 # The manager writes progress at most twice a second; more events would only be dropped there.
 PROGRESS_INTERVAL_S = 0.1
-
-logger = logging.getLogger("service.worker")
 
 
 class DaskCheckpoint:
@@ -71,20 +68,8 @@ def run_dask_job(task: JobTask, topic: str, cancel_event: str) -> tuple[str, Any
     # daemonic and threaded. The folds run one after another in the task; spreading them over the
     # cluster as tasks of their own is the next part of issue 14.
     task = dataclasses.replace(task, cv_processes=1)
-    try:
-        with logs.bound(**task.log_fields()), threadpool_limits(limits=1):
-            return ("done", task.run(checkpoint))
-    except ServiceError as error:
-        return ("error", error.to_problem())
-    except MemoryError:
-        return ("error", _internal_problem("The fit ran out of memory."))
-    except Exception as error:  # any other failure is a bug; report it without internals
-        logger.exception("job %s: the fit failed unexpectedly", task.job_id)
-        return ("error", _internal_problem(f"The fit failed unexpectedly ({type(error).__name__})."))
-
-
-def _internal_problem(detail: str) -> dict[str, Any]:
-    return {"type": "/problems/internal", "title": "Internal error", "status": 500, "detail": detail}
+    with logs.bound(**task.log_fields()):
+        return task_outcome(task, checkpoint)
 
 
 def warm_up() -> bool:

@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from service import logs
 from service.errors import JobCanceledError, ServiceError
+from service.modeling import Checkpoint as ModelingCheckpoint
 from service.worker.tasks import JobTask
 
 # Added to a job process's nice value (its CV fold processes inherit it).
@@ -71,18 +72,32 @@ def run_job(task: JobTask, conn: Connection, cancel: Event) -> None:
     logs.configure_job_process(**task.log_fields())
     checkpoint = Checkpoint(conn, cancel, task.server_pid)
     try:
-        with threadpool_limits(limits=1):
-            result = task.run(checkpoint)
-        send(conn, ("done", result))
-    except ServiceError as error:
-        send(conn, ("error", error.to_problem()))
-    except MemoryError:
-        send(conn, ("error", _internal_problem("The fit ran out of memory.")))
-    except Exception as error:  # any other failure is a bug; report it without internals
-        logging.getLogger("service.worker").exception("job %s: the fit failed unexpectedly", task.job_id)
-        send(conn, ("error", _internal_problem(f"The fit failed unexpectedly ({type(error).__name__}).")))
+        message = task_outcome(task, checkpoint)
+        try:
+            send(conn, message)
+        except Exception as error:  # a result that cannot be sent (pickled) is a bug like any other
+            send(conn, ("error", _unexpected(task, error)))
     finally:
         conn.close()
+
+
+def task_outcome(task: JobTask, checkpoint: ModelingCheckpoint) -> tuple[str, Any]:
+    """Run ``task`` with one BLAS thread: ``("done", result)``, or ``("error", problem)`` for every
+    failure, as both executors report it (the pipe's last message, the Dask task's return value)."""
+    try:
+        with threadpool_limits(limits=1):
+            return ("done", task.run(checkpoint))
+    except ServiceError as error:
+        return ("error", error.to_problem())
+    except MemoryError:
+        return ("error", _internal_problem("The fit ran out of memory."))
+    except Exception as error:  # any other failure is a bug; report it without internals
+        return ("error", _unexpected(task, error))
+
+
+def _unexpected(task: JobTask, error: Exception) -> dict[str, Any]:
+    logging.getLogger("service.worker").exception("job %s: the fit failed unexpectedly", task.job_id)
+    return _internal_problem(f"The fit failed unexpectedly ({type(error).__name__}).")
 
 
 def _internal_problem(detail: str) -> dict[str, Any]:
