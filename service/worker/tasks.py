@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from service.data.design import DesignSpec
 from service.modeling import Checkpoint, FitSpec
@@ -63,16 +63,12 @@ class SelectionResult:
 TaskResult = FitResult | SelectionResult
 
 
-def current_pid() -> int:
-    return os.getpid()
-
-
 @dataclass(frozen=True)
 class JobTask:
     """Everything a worker needs to run one job, picklable; each kind of job subclasses it.
 
-    A subclass (one module per kind in ``service.worker.kinds``) names its ``kind``, says where its
-    output goes (``output_id``) and how it runs (``run``, called in the worker process).
+    A subclass (one module per kind in ``service.worker.kinds``) names its ``kind``, the field its
+    output's id is in (``output_field``) and how it runs (``run``, called in the worker process).
     """
 
     job_id: str
@@ -85,7 +81,7 @@ class JobTask:
     tenant: str = "default"
     timeout_s: float = 3600.0
     cv_processes: int = 1
-    server_pid: int = field(default_factory=current_pid)
+    server_pid: int = field(default_factory=os.getpid)
     # The HMAC key the model file is signed with (service.store.signing); never printed.
     artifact_secret: bytes = field(default=b"", repr=False)
     # Settings.min_free_bytes: the model is not saved (507) when less disk than this is free.
@@ -97,10 +93,21 @@ class JobTask:
     # The log field naming what the job stores: "model_id" or "selection_id".
     output_field: ClassVar[str] = "model_id"
 
+    @classmethod
+    def from_request(
+        cls, request: JobRequest, settings: TaskSettings, job_id: str, output_id: str, tenant: str
+    ) -> Self:
+        """The task of ``request``; ``output_id`` names the model or selection it will store."""
+        fields: dict[str, Any] = {
+            cls.output_field: output_id,
+            **task_fields(request, settings, job_id, tenant),
+        }
+        return cls(**fields)
+
     @property
     def output_id(self) -> str:
         """The id of the model or selection this job stores."""
-        raise NotImplementedError
+        return str(getattr(self, self.output_field))
 
     def log_fields(self) -> dict[str, str]:
         """The fields every log line about this job carries: its id, its output's, dataset, tenant."""

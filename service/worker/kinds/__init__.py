@@ -12,7 +12,7 @@ from service.worker.kinds.knockoffs import KnockoffsTask
 from service.worker.kinds.stability import StabilityTask
 from service.worker.tasks import JobRequest, JobTask, TaskSettings
 
-TASK_TYPES: dict[str, type[FitTask] | type[StabilityTask] | type[KnockoffsTask] | type[BootstrapTask]] = {
+TASK_TYPES: dict[str, type[JobTask]] = {
     task.kind: task for task in (FitTask, StabilityTask, KnockoffsTask, BootstrapTask)
 }
 

@@ -10,7 +10,7 @@ from service.modeling import Checkpoint, FitOutcome
 from service.store.blobs import ModelStore
 from service.worker.artifact import ModelArtifact, describe_model
 from service.worker.prepared import Prepared, prepare
-from service.worker.tasks import FitResult, JobRequest, JobTask, TaskSettings, task_fields
+from service.worker.tasks import FitResult, JobTask
 from service.worker.versions import versions
 
 
@@ -20,16 +20,6 @@ class FitTask(JobTask):
 
     model_id: str
     kind: ClassVar[str] = "fit"
-
-    @classmethod
-    def from_request(
-        cls, request: JobRequest, settings: TaskSettings, job_id: str, output_id: str, tenant: str
-    ) -> FitTask:
-        return cls(model_id=output_id, **task_fields(request, settings, job_id, tenant))
-
-    @property
-    def output_id(self) -> str:
-        return self.model_id
 
     def run(self, checkpoint: Checkpoint) -> FitResult:
         return execute(self, checkpoint)

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from service.modeling import Checkpoint
 from service.worker.prepared import Prepared, prepare
-from service.worker.tasks import JobRequest, JobTask, SelectionResult, TaskSettings, task_fields
+from service.worker.tasks import JobTask, SelectionResult
 from service.worker.versions import versions
 
 
@@ -24,16 +24,6 @@ class SelectionTask(JobTask):
 
     selection_id: str
     output_field: ClassVar[str] = "selection_id"
-
-    @classmethod
-    def from_request(
-        cls, request: JobRequest, settings: TaskSettings, job_id: str, output_id: str, tenant: str
-    ) -> SelectionTask:
-        return cls(selection_id=output_id, **task_fields(request, settings, job_id, tenant))
-
-    @property
-    def output_id(self) -> str:
-        return self.selection_id
 
     @property
     def parameters(self) -> dict[str, Any]:
