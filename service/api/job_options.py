@@ -5,19 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, model_validator
 
+from service.api.strict_schema import JsonInt, Strict
 
-def _integer_not_text(value: object) -> object:
-    # As schemas.JsonInt: a request sends a JSON number, never "10" or true.
-    if isinstance(value, str | bool):
-        raise PydanticCustomError("int_type", "Input should be a valid integer, not a string or boolean")
-    return value
-
-
-_JsonInt = Annotated[int, BeforeValidator(_integer_not_text)]
-Seed = Annotated[_JsonInt, Field(ge=0, le=2**32 - 1)]
+Seed = Annotated[JsonInt, Field(ge=0, le=2**32 - 1)]
 
 
 class JobKind(StrEnum):
@@ -27,14 +19,10 @@ class JobKind(StrEnum):
     BOOTSTRAP = "bootstrap"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StabilityCreate(_Strict):
+class StabilityCreate(Strict):
     """Stability selection by complementary pairs subsampling (Shah & Samworth 2013) over the path."""
 
-    n_pairs: _JsonInt = Field(
+    n_pairs: JsonInt = Field(
         default=50, ge=1, le=500, description="Subsample pairs: 2 x n_pairs lasso paths."
     )
     fraction: float = Field(
@@ -65,7 +53,7 @@ class StabilityCreate(_Strict):
         return self
 
 
-class KnockoffsCreate(_Strict):
+class KnockoffsCreate(Strict):
     """The knockoff filter at target false discovery rate `fdr` (Barber & Candes 2015; Candes et al. 2018)."""
 
     fdr: float = Field(default=0.1, gt=0, lt=1, strict=True, description="Target false discovery rate q.")
@@ -76,10 +64,10 @@ class KnockoffsCreate(_Strict):
     seed: Seed = 0
 
 
-class BootstrapCreate(_Strict):
+class BootstrapCreate(Strict):
     """Pairs bootstrap at the chosen alpha (or over the path): selection frequencies and intervals."""
 
-    replicates: _JsonInt = Field(default=100, ge=2, le=10_000)
+    replicates: JsonInt = Field(default=100, ge=2, le=10_000)
     level: float = Field(default=0.95, gt=0, lt=1, strict=True, description="Coverage of the intervals.")
     seed: Seed = 0
     over_path: bool = Field(
@@ -89,7 +77,7 @@ class BootstrapCreate(_Strict):
     )
 
 
-class AdaptiveCreate(_Strict):
+class AdaptiveCreate(Strict):
     """Adaptive lasso (Zou 2006): penalty factors 1 / |b_j|^gamma from a CV-chosen initial fit."""
 
     gamma: float = Field(default=1.0, gt=0, le=10, strict=True)

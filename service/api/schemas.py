@@ -9,18 +9,17 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from service.api.job_options import AdaptiveCreate, BootstrapCreate, JobKind, KnockoffsCreate, StabilityCreate
 from service.api.job_rules import check_kind_options
 from service.api.selection_schemas import AdaptiveRead, InferenceRead, RelaxRead
+from service.api.strict_schema import NUMBER_ONLY, JsonInt, Strict
 from service.data.design import MissingPolicy
 from service.modeling import CVMetric, Family, SelectionRule
 from service.store.records import JobStatus
@@ -29,18 +28,6 @@ ID_PATTERN = r"^[0-9a-f]{32}$"
 ColumnName = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-def _integer_not_text(value: object) -> object:
-    # Lax pydantic reads "10" (and true) as an integer; a request must send a JSON number. An integral
-    # float (10.0) stays accepted: JSON Schema counts it as an integer.
-    if isinstance(value, str | bool):
-        raise PydanticCustomError("int_type", "Input should be a valid integer, not a string or boolean")
-    return value
-
-
-# Numbers in a request are JSON numbers: `"alpha": "0.1"` is a 422 naming the field, not 0.1. Floats
-# are pydantic-strict, which still takes an integer (`"alpha": 1`); integers go through the check above.
-NUMBER_ONLY = BeforeValidator(_integer_not_text)
-JsonInt = Annotated[int, NUMBER_ONLY]
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 PenaltyFactor = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 BoundEnd = Annotated[float, Field(allow_inf_nan=False, strict=True)]
@@ -68,12 +55,6 @@ class Penalty(StrEnum):
 PENALTY_L1_RATIO = {Penalty.LASSO: 1.0, Penalty.RIDGE: 0.0}
 CLASSIFICATION_METRICS = {CVMetric.DEVIANCE, CVMetric.MISCLASSIFICATION, CVMetric.AUC}
 GAUSSIAN_METRICS = {CVMetric.MSE, CVMetric.MAE, CVMetric.DEVIANCE}
-
-
-class Strict(BaseModel):
-    """Unknown fields are errors: a typo must not silently fall back to a default."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class Problem(BaseModel):

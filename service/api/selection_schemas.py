@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Number = float | None
 PerClass = float | list[float] | None
 
 
