@@ -28,8 +28,9 @@ from typing import Any
 import service.modeling.fit
 from service.jobs.pool import WorkerPool
 from service.store import Catalog, JobRecord, JobStatus, ModelRecord, new_id, utc_now
-from service.store.blobs import ModelStore
-from service.worker import process
+from service.store.blobs import DatasetStore, ModelStore
+from service.worker import design as worker_design
+from service.worker import prepared, process
 from service.worker.kinds import fit as fit_kind
 from service.worker.kinds.fit import FitTask
 from service.worker.tasks import FitResult
@@ -70,8 +71,17 @@ class _StampingConnection:
 def timed_fit_job(task: FitTask, conn: Connection, cancel: Event) -> None:
     """Process target: run_job with its steps timed (this process only; it exits after)."""
     log = {"entered_at": time.time()}
-    for name in ("load_design", "describe_model"):
-        setattr(fit_kind, name, _timing(getattr(fit_kind, name), name, log))
+    # Each is swapped by its name in the module that calls it: prepare() calls load_design, which
+    # calls the store's read and the other two; save_model calls describe_model.
+    swaps = [
+        (fit_kind, "describe_model", "describe_model"),
+        (prepared, "load_design", "load_design"),
+        (worker_design, "stored_dataset_from_bytes", "stored_dataset_from_bytes"),
+        (worker_design, "build_any_design", "build_any_design"),
+        (DatasetStore, "read", "read"),
+    ]
+    for owner, attribute, name in swaps:
+        setattr(owner, attribute, _timing(getattr(owner, attribute), name, log))
     # execute imports fit_model from its module when it runs, so the module's name is the one to swap.
     service.modeling.fit.fit_model = _timing(service.modeling.fit.fit_model, "fit_model", log)  # type: ignore[assignment]
     ModelStore.save = _timing(ModelStore.save, "save", log)  # type: ignore[method-assign]
@@ -90,6 +100,9 @@ def time_job_steps(task: FitTask) -> tuple[dict[str, float], FitResult]:
     steps = {
         "process start": log["entered_at"] - started,
         "read + parse + design": log["load_design"],
+        "(read + sha256)": log["read"],
+        "(parse)": log["stored_dataset_from_bytes"],
+        "(design)": log["build_any_design"],
         "fit": log["fit_model"],
         "save + sign": log["save"],
         "describe": log["describe_model"],

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from service.data.blocktable import BlockTable
 from service.data.checks import FIELD_LOCS, check_design_columns
 from service.data.constraints import ColumnConstraints, column_constraints
 from service.data.encoder import DesignEncoder, FeatureEncoding
@@ -53,7 +54,7 @@ class Design:
     constraints: ColumnConstraints
 
 
-def build_design(table: Table, spec: DesignSpec) -> Design:
+def build_design(table: Table | BlockTable, spec: DesignSpec) -> Design:
     """The design of ``spec`` on the training ``table``; the encoder is learned from it.
 
     Raises :class:`ValidationError` for what :func:`check_design_columns` refuses and for a
@@ -61,7 +62,7 @@ def build_design(table: Table, spec: DesignSpec) -> Design:
     serve the fit (fewer than two rows, missing target, bad weights or folds, missing features under
     ``missing: error``, every feature constant).
     """
-    check_design_columns(column_summaries(table), spec)
+    check_design_columns(table.schema() if isinstance(table, BlockTable) else column_summaries(table), spec)
     if table.n_rows < 2:
         raise InvalidDataError(f"a fit needs at least 2 rows; the dataset has {table.n_rows}")
     y, classes = target_values(table.column(spec.target), spec.family)

@@ -7,17 +7,19 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from service.data.blocktable import BlockTable
 from service.data.checks import check_design_columns
 from service.data.constraints import column_constraints
 from service.data.design import Design, build_design, fold_codes, target_values, weight_values
 from service.data.encoder import DesignEncoder, FeatureEncoding
+from service.data.schema import DatasetSchema
 from service.data.sparse import SparseTable
 from service.data.spec import DesignSpec, MissingPolicy
 from service.data.table import ColumnKind, Table
 from service.errors import InvalidDataError
 
 
-def build_any_design(table: Table | SparseTable, spec: DesignSpec) -> Design:
+def build_any_design(table: Table | BlockTable | SparseTable, spec: DesignSpec) -> Design:
     """:func:`build_design` for a dense table, :func:`build_sparse_design` for a sparse one."""
     if isinstance(table, SparseTable):
         return build_sparse_design(table, spec)
@@ -31,14 +33,14 @@ def build_sparse_design(table: SparseTable, spec: DesignSpec) -> Design:
     with ``missing: mean`` the training means are kept all the same, for dense prediction input
     with missing cells. Raises as :func:`build_design` does.
     """
-    check_design_columns(table.summaries(), spec)
+    check_design_columns(_schema(table), spec)
     if table.n_rows < 2:
         raise InvalidDataError(f"a fit needs at least 2 rows; the dataset has {table.n_rows}")
     y, classes = target_values(table.column(spec.target), spec.family)
     weights = None if spec.weights_column is None else weight_values(table.column(spec.weights_column))
     folds = None if spec.fold_column is None else fold_codes(table.column(spec.fold_column))
     names = spec.feature_names(table.names)
-    X = table.select(names)
+    X = _select(table, names)
     _check_some_column_varies(X)
     means: list[float | None] = [None] * len(names)
     if spec.missing is MissingPolicy.MEAN:
@@ -48,6 +50,32 @@ def build_sparse_design(table: SparseTable, spec: DesignSpec) -> Design:
         spec.missing,
     )
     return Design(X, y, classes, weights, folds, encoder, column_constraints(encoder, spec))
+
+
+def _select(table: SparseTable, names: tuple[str, ...]) -> Any:
+    """``table.select(names)``; a slice when ``names`` are the table's first columns (all but a
+    target stored last, as uploads have it), without looking up 20,000 names one by one."""
+    k = len(names)
+    if names == table.names[:k]:
+        return table.matrix if k == table.n_columns else table.matrix[:, :k]
+    return table.select(names)
+
+
+def _schema(table: SparseTable) -> DatasetSchema:
+    """The schema of ``table.summaries()`` (every column numeric and complete), without building
+    one summary per column and reading them back: a sparse table has 20,000 columns and more."""
+    p = table.n_columns
+    return DatasetSchema(
+        names=table.names,
+        kinds=(ColumnKind.NUMERIC,) * p,
+        n_missing=(0,) * p,
+        levels={},
+        with_missing=(),
+        categorical=(),
+        n_rows=table.n_rows,
+        _positions=dict(zip(table.names, range(p), strict=True)),
+        extremes={},
+    )
 
 
 def _check_some_column_varies(X: Any) -> None:

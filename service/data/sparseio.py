@@ -9,13 +9,15 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from service.data.blocktable import BlockTable
 from service.data.sparse import SparseTable
 from service.data.table import Table
 from service.data.tableio import (
+    ROWS_KEY,
     column_summaries,
     read_stored_arrow,
+    stored_table_from_arrow,
     table_density,
-    table_from_arrow,
     table_to_bytes,
     write_stored_arrow,
 )
@@ -24,7 +26,6 @@ from service.errors import IntegrityError
 # Beside tableio's key: a file carries one of the two, so neither reader can mistake the other's.
 SPARSE_KEY = b"sparsefit.sparse"
 SPARSE_VERSION = b"1"
-ROWS_KEY = b"sparsefit.n_rows"
 _INT32_LIMIT = 2**31 - 1
 
 
@@ -52,10 +53,17 @@ def dataset_from_bytes(data: bytes) -> Table | SparseTable:
 
     Raises :class:`IntegrityError` when ``data`` is neither form as this service writes it.
     """
+    stored = stored_dataset_from_bytes(data)
+    return stored.to_table() if isinstance(stored, BlockTable) else stored
+
+
+def stored_dataset_from_bytes(data: bytes) -> Table | BlockTable | SparseTable:
+    """:func:`dataset_from_bytes` without turning a dense table of the block layout into a
+    :class:`Table`: what a job builds its design from (service.data.design takes all three)."""
     arrow = read_stored_arrow(data)
     metadata = arrow.schema.metadata or {}
     if metadata.get(SPARSE_KEY) is None:
-        return table_from_arrow(arrow)
+        return stored_table_from_arrow(arrow)
     if metadata[SPARSE_KEY] != SPARSE_VERSION or arrow.column_names != ["name", "rows", "values"]:
         raise IntegrityError("a stored sparse table was not written by this version of Sparsefit")
     try:

@@ -32,8 +32,9 @@ JobTarget = Callable[[JobTask, multiprocessing.connection.Connection, Event], No
 
 
 # What the forkserver imports, in this order: service.worker limits BLAS threads before numpy
-# loads; service.jobs.preload brings everything else a job needs (see there).
-FORKSERVER_PRELOAD = ("service.worker", "service.jobs.preload")
+# loads; service.jobs.preload brings everything else a job needs (see there); service.worker.blas
+# then finds the thread pools of every library loaded so far, once for all jobs.
+FORKSERVER_PRELOAD = ("service.worker", "service.jobs.preload", "service.worker.blas")
 
 
 class JobFailedError(Exception):
@@ -63,6 +64,10 @@ class WorkerPool:
         self._context: ForkServerContext = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
         self._running: dict[str, RunningJob] = {}
+        # Processes that reported their result and are exiting, each reaped by a task in the
+        # background (kept here so that neither is lost; kill_all stops them too).
+        self._exiting: set[BaseProcess] = set()
+        self._reapers: set[asyncio.Task[None]] = set()
         self.started = False
         # True while start() runs: the service answers /healthz then, and /readyz says "starting".
         self.starting = False
@@ -104,6 +109,7 @@ class WorkerPool:
         # other request (health checks included) whenever jobs started back to back.
         starting = asyncio.ensure_future(asyncio.to_thread(process.start))
         reader: threading.Thread | None = None
+        reported = False
         try:
             await asyncio.shield(starting)
             sender.close()  # so that the worker's exit shows up as EOF on our end
@@ -118,7 +124,9 @@ class WorkerPool:
                 daemon=True,
             )
             reader.start()
-            return await asyncio.wait_for(self._collect(messages, on_progress, handle), task.timeout_s)
+            result = await asyncio.wait_for(self._collect(messages, on_progress, handle), task.timeout_s)
+            reported = True
+            return result
         except TimeoutError:
             # Asked to stop at its next checkpoint, the worker ends within milliseconds, not when
             # the reap below kills it; nothing it sends now is read, and it leaves quietly.
@@ -130,7 +138,13 @@ class WorkerPool:
             del self._running[task.job_id]
             if reader is None:  # otherwise the reader thread owns the pipe and closes it
                 receiver.close()
-            await self._reap_after_start(starting, process)
+            if reported:
+                # The result is in: the job is done whatever its process's exit costs (freeing a
+                # wide fit's memory, its CV processes' exits took 30-200 ms), so that is waited for
+                # in the background rather than before the job's end is recorded.
+                self._reap_in_background(starting, process)
+            else:
+                await self._reap_after_start(starting, process)
 
     async def _collect(
         self,
@@ -180,6 +194,17 @@ class WorkerPool:
             return  # the process never started: nothing to reap
         await asyncio.to_thread(self._reap, process)
 
+    def _reap_in_background(self, starting: asyncio.Future[None], process: BaseProcess) -> None:
+        self._exiting.add(process)
+        reaper = asyncio.ensure_future(self._reap_after_start(starting, process))
+        self._reapers.add(reaper)
+
+        def reaped(done: asyncio.Task[None]) -> None:
+            self._reapers.discard(done)
+            self._exiting.discard(process)
+
+        reaper.add_done_callback(reaped)
+
     @staticmethod
     def _reap(process: BaseProcess) -> None:
         process.join(timeout=1.0)
@@ -197,6 +222,9 @@ class WorkerPool:
             handle.cancel_event.set()
             if handle.process.is_alive():
                 handle.process.kill()
+        for process in list(self._exiting):
+            if process.is_alive():
+                process.kill()
 
     @property
     def running_jobs(self) -> int:

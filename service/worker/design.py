@@ -7,14 +7,14 @@ from pathlib import Path
 
 from service.data.design import Design, DesignSpec
 from service.data.sparse_design import build_any_design
-from service.data.sparseio import dataset_from_bytes
+from service.data.sparseio import stored_dataset_from_bytes
 from service.modeling import FitSpec
 from service.store.blobs import DatasetStore
 
 
 def load_design(data_dir: Path, dataset_id: str, sha256: str, spec: DesignSpec) -> Design:
     """The design of ``spec`` on the stored dataset: dense, or CSC for a sparse dataset."""
-    table = dataset_from_bytes(DatasetStore(data_dir).read(dataset_id, sha256))
+    table = stored_dataset_from_bytes(DatasetStore(data_dir).read(dataset_id, sha256))
     return build_any_design(table, spec)
 
 

@@ -9,8 +9,6 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from threadpoolctl import threadpool_limits
-
 from service import logs
 from service.errors import JobCanceledError, ServiceError
 from service.modeling import Checkpoint as ModelingCheckpoint
@@ -85,7 +83,11 @@ def task_outcome(task: JobTask, checkpoint: ModelingCheckpoint) -> tuple[str, An
     """Run ``task`` with one BLAS thread: ``("done", result)``, or ``("error", problem)`` for every
     failure, as both executors report it (the pipe's last message, the Dask task's return value)."""
     try:
-        with threadpool_limits(limits=1):
+        # Imported here, not above: the web process imports this module and needs no controller;
+        # the forkserver preloads service.worker.blas last (WorkerPool), so this costs a job nothing.
+        from service.worker import blas
+
+        with blas.one_thread():
             return ("done", task.run(checkpoint))
     except ServiceError as error:
         return ("error", error.to_problem())
