@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import cast
+from typing import Any, cast
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -51,6 +51,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # The (counter, histogram) children of each (method, route template, status) answered.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "sparsefit_http_requests",
             "HTTP requests answered, by route template and status.",
@@ -88,8 +90,14 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request; ``route`` is the route template, never the raw path, so ids and
         probing paths cannot grow the label set."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            # labels() costs two dict lookups and a lock per call; a route's children are kept.
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 @router.get(

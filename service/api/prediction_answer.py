@@ -55,6 +55,11 @@ def predict_rows(artifact: ModelArtifact, rows: Table | SparseTable, alpha: floa
     return _predicted(artifact, _designs(artifact, rows, step), alpha)
 
 
+def predict_design(artifact: ModelArtifact, X: NDArray[np.float64], alpha: float | None) -> PredictionArrays:
+    """What ``predict_rows`` gives for rows whose design matrix is ``X`` already."""
+    return _predicted(artifact, [X], alpha)
+
+
 def _designs(artifact: ModelArtifact, rows: Table, step: int) -> Iterator[Any]:
     for start in range(0, rows.n_rows, step):
         part = _row_range(rows, start, min(start + step, rows.n_rows))
@@ -136,7 +141,11 @@ def prediction_response(artifact: ModelArtifact, rows: Table | SparseTable, alph
     """Predict and answer; run it in a thread. An answer of more than ROWS_PER_PIECE rows is streamed,
     each piece written in a thread as the client takes it, so no copy of the whole JSON is held; once
     it is sent, the memory the request freed is given back."""
-    arrays = predict_rows(artifact, rows, alpha)
+    return arrays_response(predict_rows(artifact, rows, alpha))
+
+
+def arrays_response(arrays: PredictionArrays) -> Response:
+    """The answer for predictions made: whole up to ROWS_PER_PIECE rows, else streamed."""
     if len(arrays.values) <= ROWS_PER_PIECE:
         return Response(b"".join(prediction_json(arrays)), media_type=JSON_MEDIA_TYPE)
     trim = BackgroundTask(give_back_memory)

@@ -7,13 +7,22 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import logs
 from service.api.deps import Services
-from service.api.prediction_answer import prediction_response
-from service.api.prediction_inline import INLINE_BODY_BYTES, artifact_now, json_rows_now, predicts_inline
+from service.api.prediction_answer import arrays_response, predict_design, prediction_response
+from service.api.prediction_inline import (
+    INLINE_BODY_BYTES,
+    INLINE_CELLS,
+    artifact_now,
+    json_rows_now,
+    predicts_inline,
+)
+from service.api.prediction_numeric import numeric_design
 from service.errors import ServiceError
+from service.worker.artifact import ModelArtifact
 
 _PATH = re.compile(r"/v1/models/([^/]+)/predictions")
 # The template the route is registered under (service.api.models), as /metrics labels it.
@@ -59,11 +68,13 @@ class PredictionFastPath:
         try:
             tenant = services.keys.authenticate(headers.get("authorization"))
             artifact = artifact_now(services, match.group(1), tenant)
-            rows = json_rows_now(body, services, None, artifact) if artifact is not None else None
-            if artifact is None or rows is None or not predicts_inline(artifact, rows[0]):
+            if artifact is None:
                 await self.app(scope, replay, send)
                 return
-            response = prediction_response(artifact, *rows)
+            response = _inline_response(body, services, artifact)
+            if response is None:
+                await self.app(scope, replay, send)
+                return
         except ServiceError:
             await self.app(scope, replay, send)  # the route gives the problem, as for any request
             return
@@ -71,6 +82,17 @@ class PredictionFastPath:
         # The route this stands in for: /metrics counts the request under its template.
         scope["route"] = _RouteLabel()
         await response(scope, replay, send)
+
+
+def _inline_response(body: bytes, services: Services, artifact: ModelArtifact) -> Response | None:
+    """The answer, when the body's rows are small enough for the loop; None: leave it to the route."""
+    X = numeric_design(body, artifact, services.table_limits)
+    if X is not None and X.size <= INLINE_CELLS:
+        return arrays_response(predict_design(artifact, X, None))
+    rows = json_rows_now(body, services, None, artifact)
+    if rows is None or not predicts_inline(artifact, rows[0]):
+        return None
+    return prediction_response(artifact, *rows)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

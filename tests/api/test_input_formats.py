@@ -110,6 +110,35 @@ def test_gzip_prediction_bodies(client: TestClient, diabetes_csv: bytes) -> None
     assert as_json["predictions"][0] == pytest.approx(plain["predictions"][0])  # row 1 of the CSV
 
 
+def test_gzip_job_bodies(client: TestClient, diabetes_csv: bytes, settings: Settings) -> None:
+    """POST /v1/jobs takes a gzip JSON body like any upload; its inflated size is held to the JSON limit."""
+    dataset = _upload(client, diabetes_csv, CSV).json()["id"]
+    body = json.dumps({"dataset_id": dataset, "target": "y", "cv": None, "name": "zipped"}).encode()
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    accepted = client.post("/v1/jobs", content=gzip.compress(body), headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    final = client.get(f"/v1/jobs/{accepted.json()['id']}?wait=60").json()
+    assert final["status"] == "succeeded", final
+    plain = run_job(client, json.loads(body))
+    zipped_model = client.get(f"/v1/models/{final['model_id']}").json()
+    plain_model = client.get(f"/v1/models/{plain['model_id']}").json()
+    assert zipped_model["name"] == "zipped"
+    assert zipped_model["coefficients"] == plain_model["coefficients"]
+
+    broken = client.post("/v1/jobs", content=b"not gzip at all", headers=headers)
+    assert broken.status_code == 422 and "gzip" in broken.json()["detail"], broken.text
+    cut = client.post("/v1/jobs", content=gzip.compress(body)[:-8], headers=headers)
+    assert cut.status_code == 422 and "gzip" in cut.json()["detail"], cut.text
+    padding = " " * (2 * settings.max_json_bytes)
+    bomb = gzip.compress(body[:-1] + padding.encode() + b"}")
+    assert len(bomb) < settings.max_json_bytes
+    refused = client.post("/v1/jobs", content=bomb, headers=headers)
+    assert refused.status_code == 413, refused.text
+    assert str(settings.max_json_bytes) in refused.json()["detail"]
+    other = client.post("/v1/jobs", content=body, headers={**headers, "Content-Encoding": "br"})
+    assert other.status_code == 415 and "Content-Encoding br" in other.json()["detail"]
+
+
 # delimiters ------------------------------------------------------------------------------------
 
 

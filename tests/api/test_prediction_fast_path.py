@@ -22,14 +22,15 @@ ROWS = [[50, 1, 25.0, 90, 180, 100, 50, 4, 4.5, 90], [30, 2, 21.5, 80, 150, 90, 
 def taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the predictions the fast path answers itself."""
     calls: list[int] = []
-    original: Callable[..., Any] = prediction_fast_path.prediction_response
+    original: Callable[..., Any] = prediction_fast_path._inline_response
 
     def counting(*args: Any) -> Any:
         answer = original(*args)
-        calls.append(1)  # after: a prediction that raised went back to the route
+        if answer is not None:  # after: a prediction that raised or declined went back to the route
+            calls.append(1)
         return answer
 
-    monkeypatch.setattr(prediction_fast_path, "prediction_response", counting)
+    monkeypatch.setattr(prediction_fast_path, "_inline_response", counting)
     return calls
 
 
@@ -112,3 +113,45 @@ def test_with_keys_a_tenant_gets_its_own_model_and_not_anothers(
         del client.headers["Authorization"]
         assert client.post(url, json=body).status_code == 401
         assert taken == [1]
+
+
+def test_numeric_bodies_of_numeric_models_skip_the_table_and_predict_the_same(
+    client: TestClient, diabetes_csv: bytes, taken: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The numeric lane (numbers straight into the design) answers what the table reading answers."""
+    model = _model(client, diabetes_csv)
+    url = f"/v1/models/{model}/predictions"
+    assert client.post(url, json={"columns": FEATURES, "data": ROWS}).status_code == 200  # cached now
+    lane: list[bool] = []
+    original: Callable[..., Any] = prediction_fast_path.numeric_design
+
+    def recording(*args: Any) -> Any:
+        design = original(*args)
+        lane.append(design is not None)
+        return design
+
+    monkeypatch.setattr(prediction_fast_path, "numeric_design", recording)
+    shuffled = [*reversed(FEATURES), "extra"]
+    rows = [[*reversed(row), 7] for row in ROWS]
+    floats = [[float(v) for v in row] for row in rows]
+    answers = [client.post(url, json={"columns": shuffled, "data": body}) for body in (rows, floats)]
+    assert lane == [True, True] and taken == [1, 1]
+    # Through the route (a query string), read as a table: the very same numbers.
+    routed = client.post(f"{url}?zero_based=false", json={"columns": shuffled, "data": rows})
+    assert all(a.status_code == 200 for a in answers) and routed.status_code == 200
+    assert answers[0].json() == answers[1].json() == routed.json()
+    declined = [
+        {"columns": FEATURES, "data": ROWS * 500},  # many rows (over 16 KiB): the chunked reader is faster
+        {"columns": FEATURES, "data": [[*ROWS[0][:-1], None]]},  # a missing value
+        {"columns": FEATURES, "data": [[*ROWS[0][:-1], "90"]]},  # a number as text
+        {"columns": FEATURES, "data": [[*ROWS[0][:-1], True]]},  # a bool
+        {"columns": FEATURES[:-1], "data": [ROWS[0][:-1]]},  # a feature missing
+        {"columns": FEATURES, "data": [ROWS[0][:-1]]},  # a short row
+        {"columns": [*FEATURES, "age"], "data": [[*ROWS[0], 1]]},  # a name twice
+    ]
+    lane.clear()
+    for body in declined:
+        fast = client.post(url, json=body)
+        slow = client.post(f"{url}?zero_based=false", json=body)
+        assert (fast.status_code, fast.json()) == (slow.status_code, slow.json()), body
+    assert lane == [False] * len(declined)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,36 @@ def test_failed_job_raises_its_problem(sf: sparsefit.Client, diabetes_model: spa
     assert (error.type, error.status) == ("/problems/job-timeout", 504)
     failed = sf.job(error.problem["job_id"])
     assert failed.status == "failed" and failed.error is not None and failed.error["type"] == error.type
+
+
+def test_cancel_a_running_job(sf: sparsefit.Client) -> None:
+    """A job cancelled through the client while it runs on the real server ends canceled, without a model."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((400, 3000))
+    y = X[:, :5] @ np.arange(1.0, 6.0) + rng.standard_normal(400)
+    columns = [*(f"x{j}" for j in range(3000)), "y"]
+    dataset = sf.upload(np.column_stack([X, y]), columns=columns, name="to cancel")
+    # 20 folds of a long, tight elastic-net path: seconds of work, so the cancel lands while it runs.
+    options = {
+        "penalty": "elasticnet",
+        "l1_ratio": 0.3,
+        "cv": 20,
+        "path": {"n_alphas": 200},
+        "solver": {"tol": 1e-12},
+    }
+    job = sf.fit(dataset, target="y", wait=False, **options)
+    assert isinstance(job, sparsefit.Job)
+    deadline = time.monotonic() + 60
+    while (current := sf.job(job.id)).status == "queued" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert current.status == "running", current
+    sf.cancel(job)
+    with pytest.raises(sparsefit.SparsefitError) as caught:
+        sf.wait(job)
+    assert (caught.value.type, caught.value.status) == ("/problems/canceled", 409)
+    final = sf.job(job.id)
+    assert final.status == "canceled" and final.model_id is None
+    assert all(model.info["job_id"] != job.id for model in sf.models())
 
 
 def test_api_key_is_sent_and_required(service: Server, monkeypatch: pytest.MonkeyPatch) -> None:
