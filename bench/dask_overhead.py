@@ -8,9 +8,10 @@ started here, or the scheduler given with --scheduler. Each case runs once to wa
 - ``wall``: POST /v1/jobs until GET ?wait= answers the final status (what a client sees);
 - ``run``: the job record's started_at -> finished_at (the executor's share, without the queue).
 
-On the Dask executor a job's CV folds run one after another in its task (dask_entry); the local
-pool forks SPARSEFIT_CV_PROCESSES fold processes for a design above 1,000,000 entries. Run with
---cv-processes 1 to compare the executors alone, with the default 2 to see what that costs.
+On the Dask executor a job's CV folds fan out as one Dask task each (worker/dask_fanout.py); the
+local pool forks SPARSEFIT_CV_PROCESSES fold processes for a design above 1,000,000 entries. Run
+with --cv-processes 1 to compare against the local pool's serial folds, with the default 2 to
+compare parallel against parallel. bench/dask_cv_speedup.py measures the 1 -> 2 worker speedup.
 
 Usage: .venv/bin/python bench/dask_overhead.py [--reps 5] [--cv-processes 2] [--scheduler tcp://host:8786]
 """

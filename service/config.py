@@ -118,6 +118,23 @@ class Settings(BaseSettings):
         default=8 * 1024, ge=256, description="Request target (path and query string) of one request (414)."
     )
 
+    # Tall data (issue 14): partitioned Parquet datasets that no one process reads whole. Registering
+    # an existing Parquet dataset by URL reads files the operator chose to expose, so it is refused
+    # unless the URL starts with one of these prefixes (none by default).
+    dataset_sources: str = Field(
+        default="",
+        description="Comma-separated URL prefixes (file:///srv/data/, s3://bucket/tables/) that "
+        "POST /v1/datasets may register Parquet datasets from; empty refuses every source (403).",
+    )
+    partition_rows: int = Field(
+        default=1_000_000, ge=1, description="Rows of one Parquet partition a streamed upload writes."
+    )
+    max_partitioned_upload_bytes: int = Field(
+        default=50 * 1024**3,
+        ge=1024,
+        description="Size limit of a POST /v1/datasets?storage=partitioned body (413), streamed to disk.",
+    )
+
     @model_validator(mode="after")
     def _dask_needs_a_scheduler(self) -> Settings:
         if self.executor == "dask" and not self.dask_scheduler:

@@ -64,6 +64,14 @@ class InvalidDatasetError(ServiceError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
+class SourceNotAllowedError(ServiceError):
+    """A dataset source URL outside every prefix of SPARSEFIT_DATASET_SOURCES (none, by default)."""
+
+    type = "/problems/source-not-allowed"
+    title = "Dataset source not allowed"
+    status = HTTPStatus.FORBIDDEN
+
+
 class InvalidDataError(ServiceError):
     """The stored data cannot serve this fit: missing values, non-finite values, a bad target."""
 

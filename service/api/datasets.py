@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.background import BackgroundTask
@@ -14,8 +14,15 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.idempotency import IdempotencyKey, idempotent
 from service.api.memory import give_back_memory
+from service.api.partitioned_uploads import (
+    is_registration,
+    register_source,
+    remove_spooled,
+    spool_upload,
+    store_spooled,
+)
 from service.api.problems import problem_responses
-from service.api.schemas import ColumnList, DatasetCreate, DatasetList, DatasetRead
+from service.api.schemas import ColumnList, DatasetCreate, DatasetList, DatasetRead, DatasetRegister
 from service.api.uploads import (
     CSV,
     JSON,
@@ -26,6 +33,7 @@ from service.api.uploads import (
     Delimiter,
     SvmlightOptions,
     body_schema,
+    media_type,
     parse_upload,
     read_body,
 )
@@ -62,7 +70,11 @@ UPLOAD_BODY: dict[str, Any] = {
                     },
                 }
             },
-            JSON: {"schema": {"anyOf": [body_schema(DatasetCreate), RECORDS_SCHEMA]}},
+            JSON: {
+                "schema": {
+                    "anyOf": [body_schema(DatasetCreate), RECORDS_SCHEMA, body_schema(DatasetRegister)]
+                }
+            },
         },
     }
 }
@@ -70,6 +82,14 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 ColumnLimit = Annotated[int, Query(ge=1, le=10_000)]
 # The catalog pages with SQLite, whose integers are 64-bit: a larger offset would be a 500.
 Offset = Annotated[int, Query(ge=0, le=2**63 - 1)]
+Storage = Annotated[
+    Literal["partitioned"] | None,
+    Query(
+        description="`partitioned`: stream a CSV or Parquet body (raw or a multipart file) to disk and "
+        "store it as Parquet partitions of SPARSEFIT_PARTITION_ROWS rows, for a numeric table larger "
+        "than memory; its size limit is SPARSEFIT_MAX_PARTITIONED_UPLOAD_BYTES."
+    ),
+]
 ZeroBased = Annotated[
     bool, Query(description="svmlight bodies: feature indices start at 0 (default: at 1, as libsvm's do).")
 ]
@@ -99,6 +119,10 @@ def dataset_document(record: DatasetRecord, shown: int) -> dict[str, Any]:
         sha256=record.sha256,
         created_at=record.created_at,
     )
+    if record.storage == "partitioned":
+        document["partitions"] = record.partitions
+        if record.source is not None:
+            document["source"] = record.source
     return document
 
 
@@ -131,7 +155,7 @@ def _stored_form(table: Table | SparseTable, limits: TableLimits) -> tuple[bytes
     status_code=201,
     response_model=DatasetRead,
     openapi_extra=UPLOAD_BODY,
-    responses=problem_responses(409, 413, 415, 422, 503, 507),
+    responses=problem_responses(403, 409, 413, 415, 422, 503, 507),
 )
 async def create_dataset(
     request: Request,
@@ -140,13 +164,57 @@ async def create_dataset(
     name: Annotated[str | None, Query(max_length=200)] = None,
     zero_based: ZeroBased = False,
     delimiter: Delimiter = None,
+    storage: Storage = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Upload a table: CSV (any delimiter), Parquet, svmlight, a multipart file, JSON rows (split or
-    records) or CSR (stored sparse); any of them gzip-compressed (`Content-Encoding: gzip`, `.gz`)."""
+    records) or CSR (stored sparse); any of them gzip-compressed (`Content-Encoding: gzip`, `.gz`).
+    `?storage=partitioned` streams a tall numeric table to Parquet partitions; a JSON `{"source": ...}`
+    registers an existing Parquet dataset where SPARSEFIT_DATASET_SOURCES allows it (403 elsewhere)."""
+    if storage == "partitioned":
+        return await _create_partitioned(request, services, tenant, name, delimiter, idempotency_key)
     body = await read_body(request, services.settings.max_body_bytes)
+    if media_type(request) == JSON and is_registration(body):
+        register = partial(_register, body, services, tenant, name)
+        return await idempotent(request, services, tenant, idempotency_key, body, register)
     store = partial(_store_upload, request, body, services, tenant, name, zero_based, delimiter)
     return await idempotent(request, services, tenant, idempotency_key, body, store)
+
+
+def _created(record: DatasetRecord, services: Services) -> Response:
+    response = dataset_response(record, services.settings.dataset_document_columns, status_code=201)
+    response.headers["Location"] = f"/v1/datasets/{record.id}"
+    return response
+
+
+async def _register(body: bytes, services: Services, tenant: str, name: str | None) -> Response:
+    return _created(await register_source(body, services, tenant, name), services)
+
+
+async def _create_partitioned(
+    request: Request,
+    services: Services,
+    tenant: str,
+    name: str | None,
+    delimiter: str | None,
+    idempotency_key: str | None,
+) -> Response:
+    """The body streams to a temp file (never into memory) and is converted from there.
+
+    With an Idempotency-Key, the request's fingerprint covers the digest of the file's content (and
+    its name field), computed while it streamed: a retry is known only once it has been received.
+    """
+    spooled = await spool_upload(request, services)
+    try:
+
+        async def store() -> Response:
+            response = _created(await store_spooled(spooled, services, tenant, name, delimiter), services)
+            response.background = BackgroundTask(give_back_memory)  # what the conversion freed
+            return response
+
+        return await idempotent(request, services, tenant, idempotency_key, spooled.digest, store)
+    finally:
+        await run_in_threadpool(remove_spooled, spooled.path)
 
 
 async def _store_upload(

@@ -10,6 +10,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.auth import KeyRing
 from service.api.deps import Services
+from service.api.json_gzip import InflatingReceive, inflates_json, strip_coding
+from service.api.partitioned_body import is_partitioned_upload
 from service.api.problems import problem_response
 from service.api.uploads import CSV, SVMLIGHT
 from service.config import Settings
@@ -35,8 +37,20 @@ def is_upload(path: str, content_type: str) -> bool:
     return content_type in (CSV, SVMLIGHT) and _PREDICTIONS.fullmatch(path) is not None
 
 
-def body_limit(path: str, headers: Headers, settings: Settings) -> int:
-    """An upload keeps SPARSEFIT_MAX_BODY_BYTES; any other body is JSON, held to SPARSEFIT_MAX_JSON_BYTES."""
+def routes_read_gzip(path: str, headers: Headers) -> bool:
+    """Uploads and predictions inflate a gzip body in the route (uploads.read_body); JSON routes do not."""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    return is_upload(path, content_type) or _PREDICTIONS.fullmatch(path) is not None
+
+
+def body_limit(path: str, headers: Headers, settings: Settings, query: bytes = b"") -> int:
+    """An upload keeps SPARSEFIT_MAX_BODY_BYTES; any other body is JSON, held to SPARSEFIT_MAX_JSON_BYTES.
+
+    A partitioned upload (``POST /v1/datasets?storage=partitioned``) streams to disk, never into
+    memory: it has a limit of its own, SPARSEFIT_MAX_PARTITIONED_UPLOAD_BYTES.
+    """
+    if path.rstrip("/") == "/v1/datasets" and is_partitioned_upload(query):
+        return settings.max_partitioned_upload_bytes
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     return settings.max_body_bytes if is_upload(path, content_type) else settings.max_json_bytes
 
@@ -73,13 +87,24 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        limit = body_limit(scope["path"], headers, services.settings)
+        limit = body_limit(scope["path"], headers, services.settings, scope.get("query_string", b""))
         refusal = _refusal(scope["path"], headers, services.keys, limit)
         meter = BodyMeter(limit, receive, send, complete=not has_body(headers))
         if refusal is not None:
             await problem_response(refusal.to_problem(), refusal.headers)(scope, receive, meter.send)
             return
-        await self.app(scope, meter.receive, meter.send)
+        receive_body: Receive = meter.receive
+        try:
+            inflate = has_body(headers) and inflates_json(
+                scope, headers, handled_by_route=routes_read_gzip(scope["path"], headers)
+            )
+        except ServiceError as error:  # a Content-Encoding other than gzip: 415
+            await problem_response(error.to_problem(), error.headers)(scope, receive, meter.send)
+            return
+        if inflate:
+            strip_coding(scope)
+            receive_body = InflatingReceive(meter.receive, limit)
+        await self.app(scope, receive_body, meter.send)
 
 
 def _refusal(path: str, headers: Headers, keys: KeyRing, limit: int) -> ServiceError | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from service.api.job_options import BootstrapCreate, JobKind, KnockoffsCreate, StabilityCreate
-from service.modeling import Family
+from service.data.design import MissingPolicy
+from service.errors import ValidationError
+from service.modeling import CVMetric, Family
 
 if TYPE_CHECKING:
     from service.api.schemas import JobCreate
@@ -16,6 +18,40 @@ KIND_OPTIONS = {
     JobKind.KNOCKOFFS: "knockoffs",
     JobKind.BOOTSTRAP: "bootstrap",
 }
+
+
+def partitioned_refusals(job: JobCreate) -> dict[str, bool]:
+    """Each request field a fit on a partitioned dataset does not support, and whether ``job`` uses it.
+
+    The one list of them (what ``service.modeling.tall`` fits: gaussian and binomial lasso and
+    elastic-net paths, weighted or not, and their CV by deviance, mse or misclassification, without
+    missing values; a feature budget for gaussian only). The fit refuses the same in the worker.
+    """
+    cv = job.cv
+    return {
+        "kind": job.kind != JobKind.FIT,
+        "family": job.family == Family.MULTINOMIAL,
+        "relax": job.relax,
+        "adaptive": job.adaptive is not None,
+        "groups": job.groups is not None,
+        "inference": job.inference,
+        "missing": job.missing != MissingPolicy.ERROR,
+        "max_features": job.family == Family.BINOMIAL and job.max_features is not None,
+        "cv.fold_column": cv is not None and cv.fold_column is not None,
+        "cv.metric": cv is not None and cv.metric in (CVMetric.MAE, CVMetric.AUC),
+    }
+
+
+def check_partitioned_job(job: JobCreate) -> None:
+    """422 naming the first field of ``job`` that a fit on a partitioned dataset does not support."""
+    for name, used in partitioned_refusals(job).items():
+        if used:
+            raise ValidationError(
+                f"{name} is not available on a partitioned dataset",
+                errors=[
+                    {"loc": ["body", *name.split(".")], "msg": "partitioned dataset", "type": "value_error"}
+                ],
+            )
 
 
 def check_kind_options(job: JobCreate) -> None:

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.datasets import Limit, Offset
 from service.api.deps import Services, ServicesDep, TenantDep
 from service.api.idempotency import IdempotencyKey, idempotent
+from service.api.job_rules import check_partitioned_job
 from service.api.job_specs import design_spec, fit_spec, job_options, normalised_request
 from service.api.knockoff_checks import check_knockoffs_size
 from service.api.problems import problem_responses
@@ -90,6 +91,8 @@ def _validate(job: JobCreate, services: Services, tenant: str) -> str:
     time in the size of the request, not of a 100,000-column table.
     """
     sha256, schema = services.schemas.load(job.dataset_id, tenant)
+    if services.datasets.is_partitioned(job.dataset_id):
+        check_partitioned_job(job)
     spec = design_spec(job)
     check_design_columns(schema, spec)
     if job.groups is not None:

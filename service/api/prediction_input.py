@@ -36,7 +36,7 @@ from service.data.sparse import SparseTable
 from service.data.sparseio import dataset_from_bytes
 from service.data.svmlight import parse_svmlight_features
 from service.data.table import Column, Table
-from service.errors import UnsupportedMediaTypeError
+from service.errors import UnsupportedMediaTypeError, ValidationError
 from service.worker.artifact import ModelArtifact
 
 PREDICTION_BODY: dict[str, Any] = {
@@ -57,6 +57,12 @@ Rows = Table | SparseTable
 
 def _stored_dataset(services: Services, dataset_id: str, tenant: str) -> Rows:
     record = services.catalog.get_dataset(dataset_id, tenant=tenant)
+    if record.storage == "partitioned":
+        # A tall table is never read whole by the API; its predictions would not fit an answer either.
+        raise ValidationError(
+            "dataset_id names a partitioned dataset, which is not predicted on through the API.",
+            errors=[{"loc": ["body", "dataset_id"], "msg": "partitioned dataset", "type": "value_error"}],
+        )
     return dataset_from_bytes(services.datasets.read(record.id, record.sha256))
 
 

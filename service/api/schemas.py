@@ -326,6 +326,19 @@ class DatasetCreate(Strict):
         return self
 
 
+class DatasetRegister(Strict):
+    """An existing Parquet dataset registered by URL, where SPARSEFIT_DATASET_SOURCES allows it."""
+
+    name: str | None = Field(default=None, max_length=200)
+    source: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="One Parquet file, or a directory (prefix) whose `*.parquet` files, sorted by name, "
+        "are the table in row order: an absolute path, `file:///...`, `s3://...` or `gs://...`. "
+        "Only their footers are read; the files stay where they are.",
+    )
+
+
 class DatasetRead(BaseModel):
     id: str
     name: str | None
@@ -346,12 +359,23 @@ class DatasetRead(BaseModel):
         description="Present only with `columns_truncated`: the page of columns that starts with the "
         "first one not shown.",
     )
-    storage: Literal["dense", "sparse"] = Field(
-        description="How the table is stored: `sparse` for svmlight and CSR uploads (never densified)."
+    storage: Literal["dense", "sparse", "partitioned"] = Field(
+        description="How the table is stored: `sparse` for svmlight and CSR uploads (never densified); "
+        "`partitioned` for a tall numeric table kept as Parquet files that jobs read one at a time "
+        "(`?storage=partitioned` uploads and datasets registered by `source`)."
     )
     density: float | None = Field(
         description="Nonzero cells / cells (a missing cell is not a nonzero, a categorical value is); "
-        "null for a dataset stored before densities were recorded."
+        "null for a dataset stored before densities were recorded, and for a partitioned one."
+    )
+    partitions: int | None = Field(
+        default=None,
+        description="Present only for a partitioned dataset: its number of Parquet files.",
+    )
+    source: str | None = Field(
+        default=None,
+        description="Present only for a dataset registered by URL: the `source` it was registered "
+        "from (its files stay there and are never deleted by the service).",
     )
     size_bytes: int
     sha256: str

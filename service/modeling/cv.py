@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from service.modeling.engine import GRAM_MAX_COLUMNS, GRAM_MIN_ALPHAS, RawMoments, is_sparse
+from service.modeling.engine import GRAM_MAX_COLUMNS, GRAM_MIN_ALPHAS, PathProgress, RawMoments, is_sparse
 from service.modeling.link import path_predictors
 from service.modeling.metrics import fold_score
-from service.modeling.parallel import run_folds
+from service.modeling.parallel import fanned_out, run_folds
 from service.modeling.path import FittedPath, SolverInput
 from service.modeling.problem import Problem
 from service.modeling.progress import Progress
@@ -92,7 +92,7 @@ def cross_validate(
     scores, fold_weight = _fold_scores(
         problem, l1_ratio, alphas, fold_ids, progress, folds_field, processes, score
     )
-    return _curve(metric, l1_ratio, alphas, scores, fold_weight, None)
+    return cv_curve(metric, l1_ratio, alphas, scores, fold_weight)
 
 
 def cross_validate_relaxed(
@@ -115,7 +115,7 @@ def cross_validate_relaxed(
         problem, l1_ratio, alphas, fold_ids, progress, folds_field, processes, score
     )
     return tuple(
-        _curve(metric, l1_ratio, alphas, scores[:, g, :], fold_weight, gamma)
+        cv_curve(metric, l1_ratio, alphas, scores[:, g, :], fold_weight, gamma)
         for g, gamma in enumerate(RELAX_GAMMAS)
     )
 
@@ -137,34 +137,39 @@ def _fold_scores(
             raise invalid(folds_field, f"the training rows of fold {k} all have weight zero")
     moments = _raw_moments(problem, alphas.shape[0])
     n, p = problem.X.shape
-    parallel = processes > 1 and n * p >= PARALLEL_MIN_CELLS
+    parallel = fanned_out() or (processes > 1 and n * p >= PARALLEL_MIN_CELLS)
 
-    def fold(k: int) -> FloatArray:
+    # ``fold`` captures no progress object: in parallel it may be pickled to another process.
+    def fold(k: int, callback: PathProgress | None = None) -> FloatArray:
         test = np.flatnonzero(fold_ids == k)
         w_train = np.where(fold_ids != k, problem.w, 0.0)
         train = replace(problem.with_weights(w_train), max_features=None)
         factor = float(train.w.sum()) / float(w_train.sum())
         fold_moments = None if moments is None else moments.without(problem.X, test, problem.w, factor)
-        callback = None if parallel else progress.solve("cv")
         fitted = SolverInput.build(train).solve(l1_ratio, alphas, callback, moments=fold_moments)
         return score(train, test, fitted)
 
+    def fold_reporting(k: int) -> FloatArray:
+        return fold(k, progress.solve("cv"))
+
     results: list[FloatArray | None] = [None] * n_folds
     fold_weight = np.array([problem.w[fold_ids == k].sum() for k in range(n_folds)], dtype=np.float64)
-    for k, fold_scores in run_folds(fold, n_folds, processes if parallel else 1):
+    task = fold if parallel else fold_reporting
+    for k, fold_scores in run_folds(task, n_folds, processes if parallel else 1):
         results[k] = fold_scores
         progress.finish("cv")
     return np.stack([r for r in results if r is not None]).astype(np.float64), fold_weight
 
 
-def _curve(
+def cv_curve(
     metric: CVMetric,
     l1_ratio: float,
     alphas: FloatArray,
     scores: FloatArray,
     fold_weight: FloatArray,
-    relax_gamma: float | None,
+    relax_gamma: float | None = None,
 ) -> CVCurve:
+    """cv.glmnet's curve from (n_folds, m) fold scores: weighted mean, its SE, alpha_min, alpha_1se."""
     mean, se = summarize(scores, fold_weight)
     index_min, index_1se = select_indices(metric, mean, se)
     return CVCurve(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,7 @@ from service.modeling.cv import cross_validate, cross_validate_relaxed
 from service.modeling.folds import make_folds
 from service.modeling.link import linear_predictor
 from service.modeling.metrics import train_metrics
+from service.modeling.parallel import fanned_out, run_folds
 from service.modeling.path import FittedPath, SolverInput, alpha_grid, path_result
 from service.modeling.problem import Problem, build_problem
 from service.modeling.progress import Progress
@@ -95,6 +97,40 @@ def _candidate(
     return _Candidate(l1_ratio, fitted, curve)
 
 
+def _candidates_fanned_out(
+    problem: Problem,
+    spec: FitSpec,
+    ratios: tuple[float, ...],
+    folds: IntArray | None,
+    user_folds: bool,
+    progress: Progress,
+    n_folds: int,
+) -> list[_Candidate]:
+    """One l1_ratio per task of the installed fold runner: its path and its CV (folds in turn there).
+
+    Each task reports nothing while it runs (its ``Progress`` has no checkpoint, so the task
+    pickles); this process counts the work of each l1_ratio done as its task completes.
+    """
+    work = partial(_lone_candidate, problem, spec, ratios, folds, user_folds)
+    found: dict[int, _Candidate] = {}
+    for index, candidate in run_folds(work, len(ratios), 1):
+        found[index] = candidate
+        for _ in range(1 + n_folds):
+            progress.finish("l1_ratios")
+    return [found[index] for index in range(len(ratios))]
+
+
+def _lone_candidate(
+    problem: Problem,
+    spec: FitSpec,
+    ratios: tuple[float, ...],
+    folds: IntArray | None,
+    user_folds: bool,
+    index: int,
+) -> _Candidate:
+    return _candidate(problem, spec, ratios[index], folds, user_folds, Progress(None, 1), 1)
+
+
 def fit_model(
     X: npt.NDArray[np.float64],
     y: npt.ArrayLike,
@@ -142,7 +178,10 @@ def fit_model(
     n_folds = 0 if folds is None else int(folds.max()) + 1
     progress = Progress(checkpoint, len(ratios) * (1 + n_folds))
     user_folds = fold_ids is not None
-    candidates = [_candidate(problem, spec, r, folds, user_folds, progress, cv_processes) for r in ratios]
+    if len(ratios) > 1 and fanned_out():
+        candidates = _candidates_fanned_out(problem, spec, ratios, folds, user_folds, progress, n_folds)
+    else:
+        candidates = [_candidate(problem, spec, r, folds, user_folds, progress, cv_processes) for r in ratios]
     outcome = _outcome(problem, spec, candidates, folds)
     if problem.scaling is not None:
         outcome = unscale_outcome(outcome, problem.scaling, problem.family == Family.GAUSSIAN)

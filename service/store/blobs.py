@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import pickle
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -73,11 +74,53 @@ class DatasetStore:
         return _read_verified(self.path(dataset_id), sha256)
 
     def delete(self, dataset_id: str) -> None:
-        """Remove the file; a file already gone is fine (a crash may have come between the steps)."""
+        """Remove the file; a file already gone is fine (a crash may have come between the steps).
+
+        A partitioned dataset's manifest goes too, and the partition files the service wrote
+        (its directory); files of a registered source belong to their owner and stay.
+        """
         path = _object_path(self.directory, dataset_id, self.SUFFIX)
-        for candidate in (path, path.with_suffix(self.LEGACY_SUFFIX)):
+        manifest = _object_path(self.directory, dataset_id, self.MANIFEST_SUFFIX)
+        for candidate in (path, path.with_suffix(self.LEGACY_SUFFIX), manifest):
             with contextlib.suppress(FileNotFoundError):
                 candidate.unlink()
+        shutil.rmtree(self.partitions_directory(dataset_id), ignore_errors=True)
+
+    # A partitioned dataset (service.data.partitions) is a manifest naming its Parquet files; the
+    # catalog's checksum covers the manifest. The store keeps its bytes and does not parse them.
+    MANIFEST_SUFFIX = ".manifest.json"
+
+    def partitions_directory(self, dataset_id: str) -> Path:
+        """Where the service writes the Parquet files of a partitioned dataset it stores itself."""
+        return _object_path(self.directory, dataset_id, "")
+
+    def is_partitioned(self, dataset_id: str) -> bool:
+        return _object_path(self.directory, dataset_id, self.MANIFEST_SUFFIX).exists()
+
+    def save_manifest(self, dataset_id: str, manifest: bytes) -> FileDigest:
+        """Write a partitioned dataset's manifest atomically (after its partition files)."""
+        path = _object_path(self.directory, dataset_id, self.MANIFEST_SUFFIX)
+        return atomic_write_bytes(path, manifest, min_free_bytes=self.min_free_bytes)
+
+    def remove_unknown(self, known_ids: set[str]) -> list[str]:
+        """Delete every dataset whose id is not in ``known_ids`` (file, manifest, partitions); the ids.
+
+        An upload writes its files before its catalog row, so a crash between the two leaves files
+        no row points to. Call at start-up only, before any upload: an upload's files are not in
+        the catalog until it ends.
+        """
+        found = {
+            path.name.split(".", 1)[0] for path in self.directory.iterdir() if not path.name.startswith(".")
+        }
+        removed = sorted(found - known_ids)
+        for dataset_id in removed:
+            if is_valid_id(dataset_id):
+                self.delete(dataset_id)
+        return [dataset_id for dataset_id in removed if is_valid_id(dataset_id)]
+
+    def read_manifest(self, dataset_id: str, sha256: str) -> bytes:
+        """The manifest's bytes, checked against ``sha256`` (IntegrityError when missing or changed)."""
+        return _read_verified(_object_path(self.directory, dataset_id, self.MANIFEST_SUFFIX), sha256)
 
 
 class ModelStore:

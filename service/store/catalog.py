@@ -297,6 +297,11 @@ class Catalog:
         """Remove the row (NotFoundError if absent); delete the artifact file after it."""
         self._delete(ModelRecord, model_id, tenant)
 
+    def dataset_ids(self) -> set[str]:
+        """Every dataset id of every tenant: the files a start-up sweep must keep."""
+        with self._transaction(write=False) as conn:
+            return {row[0] for row in conn.execute(f"SELECT id FROM {TABLES[DatasetRecord]}")}
+
     def model_ids(self) -> set[str]:
         """Every model id of every tenant: the files a start-up sweep must keep."""
         with self._transaction(write=False) as conn:

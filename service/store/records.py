@@ -54,8 +54,10 @@ UNFINISHED: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.RUNNIN
 class DatasetRecord:
     """An uploaded table: its shape, column descriptions and the checksum of its stored file.
 
-    ``storage`` is ``dense`` or ``sparse``; ``density`` (nonzero cells / cells) is None for a
-    dataset stored before densities were recorded.
+    ``storage`` is ``dense``, ``sparse`` or ``partitioned``; ``density`` (nonzero cells / cells) is
+    None for a dataset stored before densities were recorded, and for a partitioned one. A
+    partitioned dataset has its number of Parquet files in ``partitions``, and ``source``, the URL
+    it was registered from, unless the service wrote its files from an upload.
     """
 
     id: str
@@ -69,6 +71,8 @@ class DatasetRecord:
     tenant: str = DEFAULT_TENANT
     storage: str = "dense"
     density: float | None = None
+    partitions: int | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ import orjson
 
 from service.store.records import DatasetRecord, JobRecord, JobStatus, ModelRecord, ModelText, SelectionRecord
 
-# Version 3 added the idempotency_keys table, version 4 the selections table and jobs.selection_id.
+# Version 3 added the idempotency_keys table, version 4 the selections table and jobs.selection_id,
+# version 5 datasets.partitions and datasets.source (partitioned Parquet datasets, issue 14).
 # SCHEMA runs on every open and creates only what is missing, so an older catalog gains the tables
 # (empty) the first time it is opened, and ADDED_COLUMNS its new columns.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Column names equal the record field names, so rows and records map one to one. No foreign keys:
 # a deleted dataset may still be named by jobs and models, which carry all they need.
@@ -29,7 +30,9 @@ CREATE TABLE IF NOT EXISTS datasets (
     sha256 TEXT NOT NULL,
     created_at TEXT NOT NULL,
     storage TEXT NOT NULL DEFAULT 'dense',
-    density REAL
+    density REAL,
+    partitions INTEGER,
+    source TEXT
 );
 CREATE INDEX IF NOT EXISTS datasets_tenant_created ON datasets (tenant, created_at);
 
@@ -98,12 +101,15 @@ CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY, checked_at T
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
-# Columns that version 2 added to version 1's tables: a catalog made before gains them when opened,
-# its rows taking the default (a dataset stored before then is dense, its density unknown).
+# Columns that later versions added to earlier tables: a catalog made before gains them when opened,
+# its rows taking the default (a dataset stored before then is dense, its density unknown, and it
+# has no partitions or source).
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("datasets", "storage", "TEXT NOT NULL DEFAULT 'dense'"),
     ("datasets", "density", "REAL"),
     ("jobs", "selection_id", "TEXT"),
+    ("datasets", "partitions", "INTEGER"),
+    ("datasets", "source", "TEXT"),
 )
 
 

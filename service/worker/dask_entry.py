@@ -10,8 +10,10 @@ in the fit), each ``[job_id, kind, ...]``:
 - ``[job_id, "progress", fraction, stage]``, at most every ``PROGRESS_INTERVAL_S``.
 
 Cancel and timeout set the job's distributed ``Event``, which the checkpoint polls at most every
-``CANCEL_POLL_S`` (each poll is a scheduler round trip). The outcome is the task's return value:
-``("done", TaskResult)`` or ``("error", problem)``, like the pipe's last message.
+``CANCEL_POLL_S`` (each poll is a scheduler round trip), as does the job's task while it waits for
+its fanned-out folds, subsamples or replicates (``dask_fanout``: one Dask task per index). The
+outcome is the task's return value: ``("done", TaskResult)`` or ``("error", problem)``, like the
+pipe's last message.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from distributed import Event, get_client, get_worker
 
 from service import logs
 from service.errors import JobCanceledError
+from service.modeling.parallel import fold_runner
+from service.worker.dask_fanout import DaskFoldRunner
 from service.worker.process import task_outcome
 from service.worker.tasks import JobTask
 
@@ -46,15 +50,20 @@ class DaskCheckpoint:
         self._last_stage = ""
 
     def __call__(self, fraction: float, stage: str) -> None:
+        self.check_canceled()
+        now = time.monotonic()
+        # A new stage and the end are always sent; between them, at most one event per interval.
+        if stage != self._last_stage or fraction >= 1.0 or now - self._last_sent >= PROGRESS_INTERVAL_S:
+            self._last_sent, self._last_stage = now, stage
+            self._publish(self._topic, [self._job_id, "progress", float(fraction), stage])
+
+    def check_canceled(self) -> None:
+        """Raise JobCanceledError once the job's Event is set (looked at most every CANCEL_POLL_S)."""
         now = time.monotonic()
         if now - self._last_poll >= CANCEL_POLL_S:
             self._last_poll = now
             if self._cancel.is_set():
                 raise JobCanceledError("The job was canceled.")
-        # A new stage and the end are always sent; between them, at most one event per interval.
-        if stage != self._last_stage or fraction >= 1.0 or now - self._last_sent >= PROGRESS_INTERVAL_S:
-            self._last_sent, self._last_stage = now, stage
-            self._publish(self._topic, [self._job_id, "progress", float(fraction), stage])
 
 
 def run_dask_job(task: JobTask, topic: str, cancel_event: str) -> tuple[str, Any]:
@@ -65,10 +74,11 @@ def run_dask_job(task: JobTask, topic: str, cancel_event: str) -> tuple[str, Any
         task.job_id, topic, Event(cancel_event, client=get_client()), worker.log_event
     )
     # CV folds in forked processes (cv_processes) cannot run here: a Dask worker process is
-    # daemonic and threaded. The folds run one after another in the task; spreading them over the
-    # cluster as tasks of their own is the next part of issue 14.
+    # daemonic and threaded. The folds (and subsamples, replicates) run as Dask tasks of their own
+    # instead (dask_fanout), whatever cv_processes says.
     task = dataclasses.replace(task, cv_processes=1)
-    with logs.bound(**task.log_fields()):
+    runner = DaskFoldRunner(task.job_id, checkpoint.check_canceled)
+    with logs.bound(**task.log_fields()), fold_runner(runner):
         return task_outcome(task, checkpoint)
 
 

@@ -24,7 +24,13 @@ def submission(tmp_path: Path, tenant: str) -> tuple[JobRecord, FitTask]:
         penalty="lasso",
         tenant=tenant,
     )
-    record = JobRecord(
+    record = queued_record(job_id, request.dataset_id, tenant)
+    return record, task
+
+
+def queued_record(job_id: str, dataset_id: str, tenant: str) -> JobRecord:
+    """The catalog row of a fit job just submitted, as the manager writes it."""
+    return JobRecord(
         id=job_id,
         kind="fit",
         name=None,
@@ -38,7 +44,6 @@ def submission(tmp_path: Path, tenant: str) -> tuple[JobRecord, FitTask]:
         model_id=None,
         error=None,
         request={},
-        dataset_id=request.dataset_id,
+        dataset_id=dataset_id,
         tenant=tenant,
     )
-    return record, task

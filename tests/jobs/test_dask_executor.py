@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,8 @@ from service.app import create_app
 from service.config import Settings
 from tests.conftest import EXAMPLES
 from tests.e2e.conftest import free_port
+from tests.jobs import service_calls
+from tests.jobs.service_calls import submit, upload, wide_table
 
 pytestmark = pytest.mark.slow
 
@@ -58,28 +59,11 @@ def service(cluster: LocalCluster, tmp_path: Path) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def wide_csv() -> bytes:
-    return subprocess.run([str(EXAMPLES / "make_wide.sh")], check=True, capture_output=True).stdout
-
-
-def upload(client: TestClient, body: bytes) -> str:
-    response = client.post("/v1/datasets", content=body, headers={"Content-Type": "text/csv"})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def submit(client: TestClient, body: dict[str, Any]) -> str:
-    response = client.post("/v1/jobs", json=body)
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
+    return wide_table()
 
 
 def finished(client: TestClient, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}?wait=10").json()
-        if job["status"] in ("succeeded", "failed", "canceled"):
-            return dict(job)
-    raise AssertionError(f"job {job_id} did not finish in {WAIT_S} s")
+    return service_calls.finished(client, job_id, WAIT_S)
 
 
 def running_on_worker(client: TestClient, job_id: str) -> None:

@@ -34,7 +34,7 @@ def test_a_version_3_catalog_gains_selections_and_keeps_its_jobs(tmp_path: Path)
         assert catalog.get_job(old.id).selection_id is None  # the old row reads with the default
         assert catalog.list_selections() == ([], 0)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
 def test_a_selection_is_stored_with_its_jobs_end_and_stays_with_its_tenant(tmp_path: Path) -> None:

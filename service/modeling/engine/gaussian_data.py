@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +20,17 @@ TINY = np.finfo(np.float64).tiny
 # glmnet's own stopping rule at its default (thresh 1e-7), so no default solution of ours is less
 # converged than glmnet's default one where coordinate descent converges fast (tall, small data).
 SETTLE = 1e-7
+
+
+class GramTarget(Protocol):
+    """What covariance-mode descent needs of the target: its null loss and the intercept."""
+
+    @property
+    def yy(self) -> float: ...
+
+    def goal(self, tol: float) -> float: ...
+
+    def intercept(self, beta: FloatArray) -> float: ...
 
 
 @dataclass(frozen=True, eq=False)

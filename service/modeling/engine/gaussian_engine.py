@@ -104,6 +104,20 @@ def gaussian_path(
         solver = GramSolver.build(data, penalty, moments)
     else:
         solver = ResidualSolver(data, penalty)
+    return solver_path(solver, alphas, tol, max_iter, progress, control)
+
+
+def solver_path(
+    solver: Solver,
+    alphas: FloatArray,
+    tol: float,
+    max_iter: int,
+    progress: PathProgress | None,
+    control: PathControl,
+) -> PathSolution:
+    """``gaussian_path`` on a solver already built (by residuals, by the design's Gram matrix, or
+    by a Gram matrix reduced from a partitioned table's moments, ``moment_path``)."""
+    data, penalty = solver.data, solver.penalty
     fit_gaussian_null(solver, data.yy)
 
     def solve_one(alpha: float, previous: float | None) -> Step:
@@ -122,5 +136,5 @@ def gaussian_path(
         intercept = np.array([data.intercept(beta)])
         return Step(beta, intercept, epochs, cert.gap, cert.converged, solver.deviance_ratio())
 
-    recorder = PathRecorder(data.cols.shape[1], 1)
+    recorder = PathRecorder(solver.beta.shape[0], 1)
     return walk_path(alphas, progress, control, recorder, solve_one)

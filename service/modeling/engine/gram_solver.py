@@ -6,7 +6,13 @@ import numpy as np
 
 from service.modeling.engine import kernels
 from service.modeling.engine.columns import RawMoments
-from service.modeling.engine.gaussian_data import SETTLE, Certificate, GaussianData, duality_gap
+from service.modeling.engine.gaussian_data import (
+    SETTLE,
+    Certificate,
+    GaussianData,
+    GramTarget,
+    duality_gap,
+)
 from service.modeling.engine.penalty import Penalty
 from service.modeling.engine.screening import indices, violators
 from service.modeling.engine.stall import StallGuard
@@ -23,7 +29,7 @@ STALL_CHUNKS = 3
 class GramSolver:
     """Coordinate descent in covariance mode: every update costs p, the residual is never formed."""
 
-    def __init__(self, data: GaussianData, penalty: Penalty, gram: FloatArray, xty: FloatArray) -> None:
+    def __init__(self, data: GramTarget, penalty: Penalty, gram: FloatArray, xty: FloatArray) -> None:
         self.data, self.penalty = data, penalty
         self.G = gram
         self.c = xty

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.modeling.fit import fit_model
-from service.modeling.parallel import run_folds
+from service.modeling.parallel import fanned_out, run_folds
 from service.modeling.specs import BoolArray, Checkpoint, Family, FitSpec, FloatArray, IntArray, PathSpec
 from service.modeling.stats.arguments import ArgumentError, check_open_unit, check_positive_int
 from service.modeling.stats.stability_bounds import mb_bound, ss_rconcave_bound, ss_unimodal_bound
@@ -209,16 +209,20 @@ def stability_selection(
         out = fit_model(X[rows], y_all[rows], sub_spec, sample_weight=w, n_classes=n_cls, checkpoint=callback)
         return selected_features(out.path.coef, features, p_features)
 
+    # ``pair`` captures no checkpoint: in parallel it may be pickled to another process.
     def pair(k: int) -> tuple[BoolArray, BoolArray]:
-        serial = processes <= 1
-        first = fit_half(pairs[k][0], report(1 + 2 * k) if serial else None)
-        return first, fit_half(pairs[k][1], report(2 + 2 * k) if serial else None)
+        return fit_half(pairs[k][0], None), fit_half(pairs[k][1], None)
+
+    def pair_reporting(k: int) -> tuple[BoolArray, BoolArray]:
+        first = fit_half(pairs[k][0], report(1 + 2 * k))
+        return first, fit_half(pairs[k][1], report(2 + 2 * k))
 
     m = grid.shape[0]
     counts = np.zeros((m, p_features), dtype=np.int64)
     union_sizes = np.zeros(m, dtype=np.float64)
     done = 1
-    for _, halves in run_folds(pair, n_pairs, processes):
+    serial = processes <= 1 and not fanned_out()
+    for _, halves in run_folds(pair_reporting if serial else pair, n_pairs, processes):
         for chosen in halves:
             counts += chosen
             union_sizes += np.count_nonzero(np.logical_or.accumulate(chosen, axis=0), axis=1)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from service.modeling import Checkpoint, FitOutcome
-from service.store.blobs import ModelStore
+from service.store.blobs import DatasetStore, ModelStore
 from service.worker.artifact import ModelArtifact, describe_model
 from service.worker.prepared import Prepared, prepare
 from service.worker.tasks import FitResult, JobTask
@@ -28,6 +28,11 @@ class FitTask(JobTask):
 def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
     """Load, fit and save; the artifact file is written atomically before the result is reported."""
     checkpoint(0.0, "loading")
+    if DatasetStore(task.data_dir).is_partitioned(task.dataset_id):
+        # A tall table no process holds: fitted from statistics reduced over its partitions.
+        from service.worker.tall_fit import fit_partitioned
+
+        return save_model(task, fit_partitioned(task, checkpoint), None, checkpoint)
     prepared = prepare(task)
     design = prepared.design
     checkpoint(0.02, "fitting")
@@ -53,6 +58,13 @@ def execute(task: FitTask, checkpoint: Checkpoint) -> FitResult:
         classes=design.classes,
         outcome=outcome,
     )
+    return save_model(task, artifact, inference, checkpoint)
+
+
+def save_model(
+    task: FitTask, artifact: ModelArtifact, inference: dict[str, Any] | None, checkpoint: Checkpoint
+) -> FitResult:
+    """Save the signed artifact and describe the model for the catalog."""
     checkpoint(0.99, "saving")
     # atomic_write turns a full or read-only disk into its 507 / 503 problem, which ends the job.
     store = ModelStore(task.data_dir, secret=task.artifact_secret, min_free_bytes=task.min_free_bytes)
