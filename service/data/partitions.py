@@ -141,6 +141,9 @@ def iter_partition(partition: Partition, columns: Sequence[str], batch_rows: int
             for j, name in enumerate(names, start):
                 out[:, j] = _checked_values(piece.column(name), name, partition, first)
             del piece
+        # Arrow's allocator keeps freed decoding buffers for reuse; on a worker of 500 MB that
+        # cache pushed the resident size past Dask's pause threshold (80%), and the job waited.
+        pa.default_memory_pool().release_unused()
         for begin in range(0, rows, batch_rows):
             yield np.asfortranarray(out[begin : begin + batch_rows])
         first += rows

@@ -31,9 +31,9 @@ from typing import Any
 from distributed import Future, worker_client
 from distributed import wait as _untyped_wait
 from distributed.scheduler import KilledWorker
-from threadpoolctl import threadpool_limits
 
 from service.errors import WorkerCrashedError
+from service.worker import blas
 
 # distributed.wait has no annotations; the one call here is typed by this alias.
 _wait: Callable[..., tuple[set[Future[Any]], set[Future[Any]]]] = _untyped_wait
@@ -44,8 +44,10 @@ CANCEL_POLL_S = 0.2
 
 def run_index(task: Callable[[int], Any], k: int) -> Any:
     """A sub-task's body: one index of the stage, with one BLAS thread as the job's own task has
-    (a different thread count could change BLAS's summation order, so the bits of the result)."""
-    with threadpool_limits(limits=1):
+    (a different thread count could change BLAS's summation order, so the bits of the result).
+    The worker's controller is built once (service.worker.blas): threadpool_limits found the
+    loaded libraries afresh for every fold."""
+    with blas.one_thread():
         return task(k)
 
 
