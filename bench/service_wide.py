@@ -55,6 +55,10 @@ from service.worker import design as worker
 from service.worker.kinds.fit import FitTask
 
 N_INFORMATIVE = 10
+# A pause before each timed run, bare or service: the previous run's processes (a job's, its CV
+# folds', the bare fit's) free their memory as they exit, and a run started during that paid for it
+# (30-130 ms more per service job, measured). Each side is timed on a settled machine.
+SETTLE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,9 @@ def bench_case(client: httpx.Client, data_dir: Path, case: WideCase, repeats: in
     _, outcome = bare_fit(design, spec, cv_processes)
     service_fit(client, dataset["id"])
     for _ in range(repeats):
+        time.sleep(SETTLE_S)
         bench.bare_s.append(bare_fit(design, spec, cv_processes)[0])
+        time.sleep(SETTLE_S)
         bench.service.append(service_fit(client, dataset["id"]))
     reports = profile_jobs([job_task(data_dir, dataset, job, cv_processes) for _ in range(repeats + 1)])
     for report in reports[1:]:

@@ -32,7 +32,6 @@ def column_constraints(encoder: DesignEncoder, spec: DesignSpec) -> ColumnConstr
     ``spec`` has passed :func:`service.data.checks.check_design_columns`, so every name is a feature.
     """
     groups = encoder.groups
-    index = {name: i for i, name in enumerate(encoder.feature_names)}
     bounds = dict(spec.bounds)
     lower = {name: -math.inf if low is None else float(low) for name, (low, _) in bounds.items()}
     upper = {name: math.inf if high is None else float(high) for name, (_, high) in bounds.items()}
@@ -40,11 +39,13 @@ def column_constraints(encoder: DesignEncoder, spec: DesignSpec) -> ColumnConstr
         penalty_factors=_spread(groups, dict(spec.penalty_factors), 1.0),
         lower_bounds=_spread(groups, lower, -math.inf),
         upper_bounds=_spread(groups, upper, math.inf),
-        column_features=tuple(index[group] for group in groups),
+        column_features=encoder.column_features,
     )
 
 
 def _spread(groups: list[str], values: Mapping[str, float], default: float) -> tuple[float, ...] | None:
     """Each design column's value from its feature's; None when all are the default."""
+    if not values:  # the usual case: no walk of 20,000 columns to find every value the default
+        return None
     spread = tuple(float(values.get(group, default)) for group in groups)
     return None if all(value == default for value in spread) else spread

@@ -11,7 +11,7 @@ from service.data.blocktable import BlockTable
 from service.data.checks import check_design_columns
 from service.data.constraints import column_constraints
 from service.data.design import Design, build_design, fold_codes, target_values, weight_values
-from service.data.encoder import DesignEncoder, FeatureEncoding
+from service.data.encoder import DesignEncoder, numeric_encodings
 from service.data.schema import DatasetSchema
 from service.data.sparse import SparseTable
 from service.data.spec import DesignSpec, MissingPolicy
@@ -45,10 +45,7 @@ def build_sparse_design(table: SparseTable, spec: DesignSpec) -> Design:
     means: list[float | None] = [None] * len(names)
     if spec.missing is MissingPolicy.MEAN:
         means = [float(v) for v in np.asarray(X.sum(axis=0)).ravel() / table.n_rows]
-    encoder = DesignEncoder(
-        tuple(FeatureEncoding(n, ColumnKind.NUMERIC, mean=m) for n, m in zip(names, means, strict=True)),
-        spec.missing,
-    )
+    encoder = DesignEncoder(numeric_encodings(names, means), spec.missing)
     return Design(X, y, classes, weights, folds, encoder, column_constraints(encoder, spec))
 
 

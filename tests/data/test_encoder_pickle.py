@@ -46,3 +46,26 @@ def test_an_encoder_pickled_before_still_loads() -> None:
     _AsBefore(sink, protocol=5).dump(encoder)
     assert b"FeatureEncoding" in sink.getvalue() and b"encoder_from_fields" not in sink.getvalue()
     assert pickle.loads(sink.getvalue()) == encoder
+
+
+def test_encodings_built_without_the_constructor_equal_the_constructors() -> None:
+    from service.data.encoder import FeatureEncoding, feature_encodings, numeric_encodings
+    from service.data.table import ColumnKind
+
+    fast = feature_encodings(
+        ["a", "g"], [ColumnKind.NUMERIC, ColumnKind.CATEGORICAL], [(), ("x", "y")], [1.5, None]
+    )
+    slow = (
+        FeatureEncoding("a", ColumnKind.NUMERIC, mean=1.5),
+        FeatureEncoding("g", ColumnKind.CATEGORICAL, ("x", "y")),
+    )
+    assert fast == slow and hash(fast) == hash(slow)
+    assert pickle.loads(pickle.dumps(fast)) == slow
+    assert numeric_encodings(["a"], [1.5]) == slow[:1]
+
+
+def test_column_features_index_each_design_column_by_its_feature() -> None:
+    encoder = _encoder()  # age, sex (levels F, M)
+    assert encoder.column_features == (0, 1, 1)
+    numeric = DesignEncoder(encoder.features[:1], encoder.missing)
+    assert numeric.column_features == (0,) and numeric.design_columns == ["age"]
