@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -13,6 +14,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from service.api.liveness import is_liveness_probe, liveness_answer, record_liveness_answer
 from service.api.metrics import Metrics
 from service.api.problems import PROBLEM_MEDIA_TYPE
 from service.errors import HeadersTooLargeError, MalformedRequestError, ServiceError, UrlTooLongError
@@ -77,6 +79,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.linger_handle: asyncio.TimerHandle | None = None
         self.dropped_bytes = 0
         self.raw_transport: asyncio.Transport | None = None
+        # A liveness probe answered here, not by the app: its end closes or re-arms keep-alive.
+        self.probe_answered = False
+        self.probe_keep_alive = True
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.raw_transport = transport
@@ -114,6 +119,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # Parser callbacks
     def on_message_begin(self) -> None:
+        # A request pipelined behind a probe answered here arrives in the same read as the probe,
+        # after the probe's end armed the keep-alive timeout: the connection is not idle any more.
+        self._unset_keepalive_if_required()
         super().on_message_begin()
         self.message_open = True
         self.in_head = True
@@ -138,13 +146,39 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        if self._answer_liveness_probe():
+            return
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        if self.probe_answered:
+            self.probe_answered = False
+        else:
+            super().on_message_complete()
         self.message_open = False
         self.in_head = True
         self.head_bytes = 0
+        if self.probe_keep_alive:
+            return
+        self.transport.close()
+
+    def _answer_liveness_probe(self) -> bool:
+        """Answer ``GET /healthz`` here, in the callback that parsed it: through the app, its answer
+        waited for a task of its own, behind every request the loop had queued (100-250 ms under
+        `make load`). Only when no earlier request of the connection is still being answered."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False
+        if not is_liveness_probe(self.parser.get_method(), self.url, self.headers):
+            return False
+        started = time.perf_counter()
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        response, request_id = liveness_answer(self.headers, self.server_state.default_headers, keep_alive)
+        self.transport.write(response)
+        self.probe_answered, self.probe_keep_alive = True, keep_alive
+        record_liveness_answer(self.app_state.get("metrics"), started, request_id)
+        if keep_alive:
+            self.on_response_complete()  # counts it, and re-arms keep-alive as after any answer
+        return True
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's own 400 is plain text; every error of the service is a problem.

@@ -16,7 +16,7 @@ from service import logs
 access_logger = logging.getLogger("service.access")
 # A client's X-Request-ID is kept when it is printable ASCII without spaces: anything else (a
 # newline, a quote) could forge or break a text log line, and gets an id of our own instead.
-_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")
+REQUEST_ID_PATTERN = re.compile(r"[\x21-\x7e]{1,64}")
 # Seeded once from the OS: a request id only ties log lines together and need not be secret.
 # uuid.uuid4() read os.urandom for every request: a system call on the event loop that gives up the
 # GIL, and it showed in the loop's stalls under `make load` (sampled while a busy thread held it).
@@ -45,7 +45,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get("x-request-id", "")[:64]
-        request_id = given if _REQUEST_ID.fullmatch(given) else new_request_id()
+        request_id = given if REQUEST_ID_PATTERN.fullmatch(given) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         # Every log line of this request carries its id; the tenant joins once the key is checked.
         fields = logs.bind(request_id=request_id)
@@ -72,8 +72,13 @@ class RequestContext:
 def _access_line(scope: Scope, status: int, started: float, fields: dict[str, str]) -> None:
     """One line per request, once its answer is sent: the path without its query string (a query
     value may be anything a client typed), never a header or the body."""
-    duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
-    method, path = scope["method"], _printable_path(scope)
+    seconds = time.perf_counter() - started
+    write_access_line(scope["method"], _printable_path(scope), status, seconds, fields)
+
+
+def write_access_line(method: str, path: str, status: int, seconds: float, fields: dict[str, str]) -> None:
+    """The access line of one answered request (``path`` already printable)."""
+    duration_ms = round(seconds * 1000.0, 3)
     access_logger.info(
         "%s %s %d %.1f ms",
         method,

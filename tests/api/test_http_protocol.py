@@ -13,6 +13,7 @@ from uvicorn.server import ServerState
 
 from service.api import http_protocol
 from service.api.http_protocol import HeadLimits, LimitedHttpToolsProtocol, limited_http_protocol
+from service.api.liveness import LIVENESS_BODY
 
 LIMITS = HeadLimits(url_bytes=8 * 1024, header_bytes=64 * 1024)
 CHUNK = 64 * 1024
@@ -199,4 +200,89 @@ def test_protocol_lingers_after_an_answer_sent_before_the_body(
     for _ in range(16):
         protocol.data_received(b"x" * CHUNK)
     assert transport.closed  # LINGER_BYTES dropped: enough
+    protocol.connection_lost(None)
+
+
+# --- GET /healthz answered by the protocol -------------------------------------------------------
+
+PROBE = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_a_liveness_probe_is_answered_as_it_is_parsed_without_the_app(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    protocol, transport, _ = connect(loop)
+    protocol.data_received(PROBE)
+    # No loop turn: the answer is written by the callback that parsed the request.
+    status, headers, body = answer(transport)
+    assert status == 200 and body == LIVENESS_BODY and headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(LIVENESS_BODY)) and "connection" not in headers
+    assert len(headers["x-request-id"]) == 32 and not protocol.tasks  # no app task was started
+    assert not transport.closed and protocol.timeout_keep_alive_task is not None  # kept alive, idle
+    protocol.connection_lost(None)
+
+
+def test_the_probe_answer_is_the_routes_answer_byte_for_byte(tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.config import Settings
+
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        routed = client.get("/healthz")
+    assert routed.content == LIVENESS_BODY and routed.headers["content-type"] == "application/json"
+
+
+def test_a_probe_keeps_the_clients_request_id_and_closes_when_asked(loop: asyncio.AbstractEventLoop) -> None:
+    protocol, transport, _ = connect(loop)
+    protocol.data_received(
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: probe-7\r\nConnection: close\r\n\r\n"
+    )
+    status, headers, _ = answer(transport)
+    assert status == 200 and headers["x-request-id"] == "probe-7" and headers["connection"] == "close"
+    assert transport.closed
+    protocol, transport, _ = connect(loop)
+    protocol.data_received(b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert answer(transport)[0] == 200 and transport.closed  # HTTP/1.0: one answer per connection
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz?verbose=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+        b"GET /healthzz HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+)
+def test_anything_but_a_plain_probe_goes_to_the_app(loop: asyncio.AbstractEventLoop, head: bytes) -> None:
+    protocol, transport, _ = connect(loop)
+    protocol.data_received(head)
+    assert not transport.written  # not answered by the protocol
+    settle(loop, transport)
+    status, headers, body = answer(transport)
+    assert status == 200 and headers["content-length"] == "0" and body == b""  # the test app's answer
+    protocol.connection_lost(None)
+
+
+def test_pipelined_requests_are_answered_in_order_around_a_probe(loop: asyncio.AbstractEventLoop) -> None:
+    # A probe behind a request still being answered waits its turn through the app.
+    protocol, transport, _ = connect(loop)
+    protocol.data_received(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n" + PROBE)
+    assert not transport.written
+    settle(loop, transport)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert bytes(transport.written).count(b"HTTP/1.1 200") == 2 and LIVENESS_BODY not in transport.written
+    protocol.connection_lost(None)
+    # A request behind a probe answered here starts once the probe's answer is written.
+    protocol, transport, _ = connect(loop)
+    protocol.data_received(PROBE + b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert bytes(transport.written).endswith(LIVENESS_BODY)
+    assert protocol.timeout_keep_alive_task is None  # not idle: the second request is in flight
+    settle(loop, transport)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    written = bytes(transport.written)
+    assert written.count(b"HTTP/1.1 200") == 2 and written.index(LIVENESS_BODY) < written.rindex(
+        b"HTTP/1.1 200"
+    )
     protocol.connection_lost(None)

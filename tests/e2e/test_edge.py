@@ -280,3 +280,21 @@ def test_edge_load_attackers_are_refused_and_reported(edge: Server) -> None:
     goal = next(g for g in report.goals() if g.name == "attacks refused")
     assert goal.passed, goal.line()
     assert httpx.get(f"{edge.base}/healthz", timeout=30).status_code == 200
+
+
+def test_edge_liveness_probe_is_answered_by_the_protocol_in_order_counted_and_logged(edge: Server) -> None:
+    before = _requests(edge, "GET", "/healthz").get("200", 0)
+    # A probe with a pipelined request behind it, in one write: two answers, in order, on one connection.
+    probe = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: edge-probe-1\r\n\r\n"
+    with open_request(edge, probe + b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n") as sock:
+        status, headers, body = read_answer(sock)
+        assert (status, body) == (200, b'{"status":"ok","checks":{}}')
+        assert headers["x-request-id"] == "edge-probe-1" and headers["content-type"] == "application/json"
+        status, _, body = read_answer(sock)
+        assert status == 200 and "sparsefit" in json.loads(body)
+    # Kept alive between probes, as any answer; the same body as the route gives (?verbose goes there).
+    with httpx.Client(base_url=edge.base, timeout=30) as client:
+        answers = [client.get("/healthz") for _ in range(3)] + [client.get("/healthz?verbose=1")]
+    assert {a.content for a in answers} == {b'{"status":"ok","checks":{}}'}
+    assert _requests(edge, "GET", "/healthz").get("200", 0) - before == 5.0
+    assert "GET /healthz 200" in edge.log() and "request_id=edge-probe-1" in edge.log()
