@@ -168,6 +168,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         `make load`). Only when no earlier request of the connection is still being answered."""
         if self.cycle is not None and not self.cycle.response_complete:
             return False
+        if self.parser.should_upgrade():  # an upgrade is uvicorn's to refuse or accept
+            return False
         if not is_liveness_probe(self.parser.get_method(), self.url, self.headers):
             return False
         started = time.perf_counter()

@@ -253,6 +253,7 @@ def test_a_probe_keeps_the_clients_request_id_and_closes_when_asked(loop: asynci
         b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
         b"GET /healthzz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
     ],
 )
 def test_anything_but_a_plain_probe_goes_to_the_app(loop: asyncio.AbstractEventLoop, head: bytes) -> None:
