@@ -273,8 +273,8 @@ def list_datasets(
     services: ServicesDep, tenant: TenantDep, limit: Limit = 50, offset: Offset = 0
 ) -> Response:
     """Datasets, newest first; an item shows its first 100 columns at most (`columns_truncated`)."""
-    records, total = services.catalog.list_datasets(limit, offset, tenant=tenant)
     shown = services.settings.dataset_list_columns
+    records, total = services.catalog.list_datasets(limit, offset, tenant=tenant, columns_shown=shown)
     page = {"items": [dataset_document(r, shown) for r in records], "total": total}
     return Response(json.dumps(page), media_type=JSON)
 

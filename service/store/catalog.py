@@ -150,19 +150,22 @@ class Catalog:
         page: tuple[int, int],
         condition: str,
         params: tuple[Any, ...],
+        selected: tuple[str, tuple[Any, ...]] | None = None,
     ) -> tuple[list[T], int]:
+        """One page; ``selected`` replaces the SELECT list (SQL with its own parameters)."""
         limit, offset = page
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must be >= 0")
         table = TABLES[record_type]
+        select_list, select_params = selected or (column_list(record_type), ())
         # rowid breaks ties between equal timestamps, so pages never overlap or skip a row.
         select = (
-            f"SELECT {column_list(record_type)} FROM {table} WHERE {condition} "
+            f"SELECT {select_list} FROM {table} WHERE {condition} "
             "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         )
         with self._transaction(write=False) as conn:
             total = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {condition}", params).fetchone()[0]
-            rows = conn.execute(select, (*params, limit, offset)).fetchall()
+            rows = conn.execute(select, (*select_params, *params, limit, offset)).fetchall()
         return [decode(row) for row in rows], int(total)
 
     def _delete(self, record_type: type[Record], object_id: str, tenant: str) -> None:
@@ -195,10 +198,21 @@ class Catalog:
             raise NotFoundError("No dataset with this id.")
 
     def list_datasets(
-        self, limit: int = 50, offset: int = 0, tenant: str = DEFAULT_TENANT
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        tenant: str = DEFAULT_TENANT,
+        columns_shown: int | None = None,
     ) -> tuple[list[DatasetRecord], int]:
-        """One page, newest first, and the total count."""
-        return self._list(DatasetRecord, dataset_from_row, (limit, offset), "tenant = ?", (tenant,))
+        """One page, newest first, and the total count.
+
+        With ``columns_shown``, a record's ``columns`` holds at most the first ``columns_shown + 1``
+        summaries (one more than shown says that there are more): SQLite cuts the stored JSON, off
+        the GIL, rather than this process decoding every summary of every wide table on the page.
+        """
+        selected = None if columns_shown is None else _first_columns(columns_shown + 1)
+        page = (limit, offset)
+        return self._list(DatasetRecord, dataset_from_row, page, "tenant = ?", (tenant,), selected)
 
     def delete_dataset(self, dataset_id: str, tenant: str = DEFAULT_TENANT) -> None:
         """Remove the row (NotFoundError if absent); finished jobs and models naming it are kept.
@@ -503,3 +517,17 @@ def _model_sha256(conn: sqlite3.Connection, model_id: str, tenant: str) -> str:
     if row is None:
         raise NotFoundError("No model with this id.")
     return str(row[0])
+
+
+def _first_columns(count: int) -> tuple[str, tuple[Any, ...]]:
+    """The datasets SELECT list with ``columns`` cut to its first ``count`` entries, and its parameters.
+
+    json_extract with several paths returns the values at those paths as a JSON array, in path order.
+    """
+    paths = tuple(f"$[{i}]" for i in range(count))
+    cut = (
+        f"CASE WHEN json_array_length(columns) > ? "
+        f"THEN json_extract(columns, {', '.join('?' * count)}) ELSE columns END AS columns"
+    )
+    names = [cut if name == "columns" else name for name in column_list(DatasetRecord).split(", ")]
+    return ", ".join(names), (count, *paths)

@@ -221,3 +221,28 @@ def test_catalog_check_writable_fails_when_closed(tmp_path: Path) -> None:
     catalog.close()  # idempotent
     with pytest.raises(NotReadyError):
         catalog.check_writable()
+
+
+def test_catalog_lists_datasets_with_their_first_columns_exactly_as_stored(
+    catalog: Catalog, make_dataset: MakeDataset
+) -> None:
+    awkward = [
+        {
+            "name": 'q"uo\\te é',
+            "kind": "numeric",
+            "n_missing": 0,
+            "extremes": [5e-324, 1.7976931348623157e308],
+        },
+        {"name": "tenth", "kind": "numeric", "n_missing": 0, "extremes": [0.1 + 0.2, -(2**62)]},
+        {"name": "g", "kind": "categorical", "n_missing": 3, "levels": ["a", "b=c", "ünï"]},
+    ]
+    wide = awkward + [{"name": f"x{i}", "kind": "numeric", "n_missing": 0} for i in range(2_000)]
+    stamp = utc_now()  # the same for both: listed newest (inserted last) first
+    narrow = make_dataset(columns=awkward[:2], n_columns=2, created_at=stamp)
+    catalog.insert_dataset(make_dataset(columns=wide, n_columns=len(wide), created_at=stamp))
+    catalog.insert_dataset(narrow)
+    page, _ = catalog.list_datasets(columns_shown=3)
+    assert page[0].columns == narrow.columns  # short enough: untouched
+    assert page[1].columns == wide[:4]  # the first three, and one more to say there are more
+    full, _ = catalog.list_datasets()
+    assert full[1].columns == wide
