@@ -522,12 +522,13 @@ def _model_sha256(conn: sqlite3.Connection, model_id: str, tenant: str) -> str:
 def _first_columns(count: int) -> tuple[str, tuple[Any, ...]]:
     """The datasets SELECT list with ``columns`` cut to its first ``count`` entries, and its parameters.
 
-    json_extract with several paths returns the values at those paths as a JSON array, in path order.
+    json_extract with several paths returns the values at those paths as a JSON array, in path order;
+    with one path it returns the value itself, which json_array wraps.
     """
     paths = tuple(f"$[{i}]" for i in range(count))
-    cut = (
-        f"CASE WHEN json_array_length(columns) > ? "
-        f"THEN json_extract(columns, {', '.join('?' * count)}) ELSE columns END AS columns"
-    )
+    extract = f"json_extract(columns, {', '.join('?' * count)})"
+    if count == 1:
+        extract = f"json_array(json({extract}))"
+    cut = f"CASE WHEN json_array_length(columns) > ? THEN {extract} ELSE columns END AS columns"
     names = [cut if name == "columns" else name for name in column_list(DatasetRecord).split(", ")]
     return ", ".join(names), (count, *paths)

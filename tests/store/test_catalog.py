@@ -246,3 +246,5 @@ def test_catalog_lists_datasets_with_their_first_columns_exactly_as_stored(
     assert page[1].columns == wide[:4]  # the first three, and one more to say there are more
     full, _ = catalog.list_datasets()
     assert full[1].columns == wide
+    none_shown, _ = catalog.list_datasets(columns_shown=0)  # one summary: still a list
+    assert [r.columns for r in none_shown] == [narrow.columns[:1], wide[:1]]
