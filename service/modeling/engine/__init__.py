@@ -13,6 +13,13 @@ from service.modeling.engine.columns import Columns, RawMoments, is_sparse
 from service.modeling.engine.gaussian_engine import GRAM_MAX_COLUMNS, GRAM_MIN_ALPHAS
 from service.modeling.engine.kernels import dense_ranges, sparse_ranges
 from service.modeling.engine.moment_path import GramMoments, moment_alpha_max, solve_moment_path
+from service.modeling.engine.newton_settings import (
+    CURVATURE_FLOOR,
+    FORCING,
+    INNER_EPOCHS,
+    MAX_HALVINGS,
+    NULL_MODEL_TOL,
+)
 from service.modeling.engine.path_control import PathControl
 from service.modeling.engine.penalty import Penalty
 from service.modeling.engine.quadratic import solve_quadratic
@@ -20,8 +27,13 @@ from service.modeling.engine.solution import PathProgress, PathSolution
 from service.modeling.engine.solver import alpha_max, solve_path
 
 __all__ = [
+    "CURVATURE_FLOOR",
+    "FORCING",
     "GRAM_MAX_COLUMNS",
     "GRAM_MIN_ALPHAS",
+    "INNER_EPOCHS",
+    "MAX_HALVINGS",
+    "NULL_MODEL_TOL",
     "Columns",
     "GramMoments",
     "PathControl",

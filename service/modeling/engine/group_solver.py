@@ -27,7 +27,8 @@ from scipy.special import expit
 from service.modeling.engine.gaussian_data import TINY, GaussianData
 from service.modeling.engine.group_blocks import BlockModel, QuadState
 from service.modeling.engine.group_penalty import GroupPenalty
-from service.modeling.engine.logistic_engine import CURVATURE_FLOOR, LogisticData
+from service.modeling.engine.logistic_engine import LogisticData
+from service.modeling.engine.newton_settings import CURVATURE_FLOOR
 from service.modeling.engine.path_control import PathControl, Step, walk_path
 from service.modeling.engine.penalty import Penalty
 from service.modeling.engine.solution import PathProgress, PathRecorder, PathSolution

@@ -10,6 +10,13 @@ from scipy.special import expit
 
 from service.modeling.engine.columns import Columns, ResidualState
 from service.modeling.engine.logistic_problem import PROBABILITY_FLOOR, penalty_center
+from service.modeling.engine.newton_settings import (
+    CURVATURE_FLOOR,
+    FORCING,
+    INNER_EPOCHS,
+    MAX_HALVINGS,
+    NULL_MODEL_TOL,
+)
 from service.modeling.engine.path_control import PathControl, Step, walk_path
 from service.modeling.engine.penalty import Penalty
 from service.modeling.engine.screening import grow, indices, starting_set, strong_set, violators
@@ -17,20 +24,6 @@ from service.modeling.engine.solution import PathProgress, PathRecorder, PathSol
 from service.modeling.engine.stall import StallGuard
 from service.modeling.link import log_probabilities, one_hot
 from service.modeling.specs import BoolArray, Family, FloatArray, IntArray
-
-# glmnet's curvature floor (pmin = 1e-5): rows fitted almost perfectly keep a little weight, so
-# the quadratic model stays well posed.
-CURVATURE_FLOOR = 1e-5
-# Inexact Newton: each inner solve stops at this fraction of the squared KKT residual it starts from.
-FORCING = 1e-2
-MAX_HALVINGS = 30
-# Epochs one inner solve may spend. Coordinate descent on nearly collinear columns converges at a
-# rate near 1: one Newton step spent 35,000 epochs there, unseen by the stall guard, which checks
-# between steps. A truncated inner solve is still a descent direction (backtracking keeps it one),
-# so the outer loop goes on with its KKT check and guard every INNER_EPOCHS at most.
-INNER_EPOCHS = 1000
-# The null model (intercepts and unpenalized columns) is solved to this KKT residual.
-NULL_MODEL_TOL = 1e-12
 
 
 @dataclass(frozen=True)

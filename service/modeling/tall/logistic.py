@@ -9,7 +9,7 @@ import numpy as np
 
 from service.errors import InvalidDataError
 from service.modeling.cv import cv_curve
-from service.modeling.engine import PathControl, PathSolution, Penalty
+from service.modeling.engine import NULL_MODEL_TOL, PathControl, PathSolution, Penalty
 from service.modeling.metrics import observation_errors, train_metrics
 from service.modeling.path import FittedPath, alpha_grid
 from service.modeling.progress import Progress
@@ -18,7 +18,7 @@ from service.modeling.specs import Checkpoint, CVMetric, Family, FitSpec, FloatA
 from service.modeling.tall.blocks import Block, MapReduce, Part
 from service.modeling.tall.checks import ColumnOptions, check_moments
 from service.modeling.tall.moments import FoldMoments, MomentStep
-from service.modeling.tall.newton import NULL_MODEL_TOL, Model, NewtonState, NewtonStep, Reduced
+from service.modeling.tall.newton import Model, NewtonState, NewtonStep, Reduced
 from service.modeling.tall.outcome import Candidate, assemble
 from service.modeling.tall.standardization import moment_standardization
 from service.modeling.validation import invalid

@@ -8,19 +8,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
-from service.modeling.engine import Penalty, solve_quadratic
+from service.modeling.engine import (  # the in-memory engine's Newton settings: the same steps
+    CURVATURE_FLOOR,
+    FORCING,
+    INNER_EPOCHS,
+    MAX_HALVINGS,
+    Penalty,
+    solve_quadratic,
+)
 from service.modeling.specs import FloatArray
 from service.modeling.standardize import Standardization
 from service.modeling.tall.blocks import Block, Part
-
-# The in-memory engine's constants (engine.logistic_engine): glmnet's curvature floor, the inexact
-# inner solve's forcing term, its epoch cap and the halvings of the backtracking line search.
-CURVATURE_FLOOR = 1e-5
-FORCING = 1e-2
-INNER_EPOCHS = 1000
-MAX_HALVINGS = 30
-# The null model (intercept and unpenalized columns) is solved to this KKT residual, as in memory.
-NULL_MODEL_TOL = 1e-12
 
 
 @dataclass(frozen=True)
