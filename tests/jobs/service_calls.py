@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from service.app import create_app
+from service.config import Settings
 from tests.conftest import EXAMPLES
+
+
+@contextmanager
+def dask_service(data_dir: Path, scheduler_address: str) -> Iterator[TestClient]:
+    """The service on the Dask executor at ``scheduler_address``, two jobs at once, ready when yielded."""
+    settings = Settings(
+        data_dir=data_dir,
+        workers=2,
+        cancel_grace_s=0.5,
+        warm_up_before_serving=True,
+        executor="dask",
+        dask_scheduler=scheduler_address,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
 
 
 def wide_table() -> bytes:

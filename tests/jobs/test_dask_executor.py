@@ -45,15 +45,7 @@ def cluster() -> Iterator[LocalCluster]:
 
 @pytest.fixture
 def service(cluster: LocalCluster, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        workers=2,
-        cancel_grace_s=0.5,
-        warm_up_before_serving=True,
-        executor="dask",
-        dask_scheduler=cluster.scheduler_address,
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with service_calls.dask_service(tmp_path / "data", cluster.scheduler_address) as client:
         yield client
 
 

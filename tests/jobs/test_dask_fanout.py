@@ -59,15 +59,8 @@ def observer(cluster: LocalCluster) -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def dask_service(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("dask") / "data",
-        workers=2,
-        cancel_grace_s=0.5,
-        warm_up_before_serving=True,
-        executor="dask",
-        dask_scheduler=cluster.scheduler_address,
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    data_dir = tmp_path_factory.mktemp("dask") / "data"
+    with service_calls.dask_service(data_dir, cluster.scheduler_address) as client:
         yield client
 
 
