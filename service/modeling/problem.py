@@ -59,6 +59,11 @@ class Problem:
         """
         return replace(self, w=w * (np.count_nonzero(w) / float(w.sum())))
 
+    def restricted(self, rows: IntArray) -> Problem:
+        """The same problem on ``rows`` only: for a sparse design, a CV fold's training rows cost
+        less as a copy (a few MB) than as zero weights read in every epoch."""
+        return replace(self, X=self.X[rows], y=self.y[rows]).with_weights(self.w[rows])
+
 
 def build_problem(
     X: Any,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.linear_model import Lasso, LogisticRegression
 from sklearn.metrics import roc_auc_score
 
@@ -195,3 +196,22 @@ def test_cv_user_fold_ids_override_folds_and_seed(diabetes: Data) -> None:
     assert by_seed.cv is not None and by_ids.cv is not None
     assert np.array_equal(by_ids.cv.fold_ids, folds)
     assert np.array_equal(by_ids.cv.curves[0].folds, by_seed.cv.curves[0].folds)
+
+
+@pytest.mark.parametrize("relax", [False, True])
+def test_cv_on_a_sparse_design_equals_cv_on_its_dense_twin(diabetes: Data, relax: bool) -> None:
+    """Sparse folds fit on a copy of their training rows, dense ones weight held-out rows zero:
+    the curves agree to the solver's accuracy, with uneven and zero weights and the relaxed lasso."""
+    n = diabetes.X.shape[0]
+    X = np.where(np.abs(diabetes.X) < 0.02, 0.0, diabetes.X)  # about a third of the entries zero
+    weights = (1.0 + np.arange(n) % 3) * (np.arange(n) % 17 != 0)
+    spec = FitSpec(
+        Family.GAUSSIAN, 1.0, None, PathSpec(n_alphas=12), CVSpec(n_folds=4, seed=1), tol=1e-12, relax=relax
+    )
+    dense = fit_model(X, diabetes.y, spec, sample_weight=weights)
+    sparse = fit_model(sp.csc_matrix(X), diabetes.y, spec, sample_weight=weights)
+    assert dense.cv is not None and sparse.cv is not None
+    for ours, twin in zip(sparse.cv.curves, dense.cv.curves, strict=True):
+        assert np.allclose(ours.folds, twin.folds, rtol=1e-8, atol=0.0)
+        assert ours.index_min == twin.index_min and ours.index_1se == twin.index_1se
+    assert np.allclose(sparse.coef, dense.coef, rtol=1e-6, atol=1e-9)

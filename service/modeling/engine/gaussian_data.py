@@ -58,7 +58,12 @@ class GaussianData:
 
     def intercept(self, beta: FloatArray) -> float:
         """The intercept for columns centered at the caller's ``mean``."""
-        return self.y_mean + float(beta @ ((self.mean - self.cols.center) / self.cols.scale))
+        return self.y_mean + float(beta @ self._intercept_weights)
+
+    @functools.cached_property
+    def _intercept_weights(self) -> FloatArray:
+        weights: FloatArray = (self.mean - self.cols.center) / self.cols.scale
+        return weights
 
     @functools.cached_property
     def yy(self) -> float:

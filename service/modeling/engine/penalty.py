@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,17 +55,24 @@ class Penalty:
         lam2: FloatArray = alpha * (1.0 - self.l1_ratio) * self.factors
         return lam1, lam2
 
-    @property
+    # The masks below are read several times per alpha on every path: computed once (a Penalty's
+    # arrays are never changed in place; a changed penalty is a new Penalty).
+    @functools.cached_property
     def free(self) -> BoolArray:
         """Columns that can move: not pinned to zero by their bounds."""
         free: BoolArray = (self.lower < 0.0) | (self.upper > 0.0)
         return free
 
-    @property
+    @functools.cached_property
     def unpenalized(self) -> BoolArray:
         """Free columns with penalty factor 0: in every model, screened never."""
         mask: BoolArray = (self.factors == 0.0) & self.free
         return mask
+
+    @functools.cached_property
+    def unbounded(self) -> bool:
+        """Every column free in both directions (no box constraints): the usual case."""
+        return bool(np.all(self.lower == -np.inf) and np.all(self.upper == np.inf))
 
     def value(self, alpha: float, beta: FloatArray) -> float:
         """The penalty at ``beta`` (p,) or (p, K): summed over every entry."""
@@ -76,6 +84,8 @@ class Penalty:
 
     def allowed_push(self, q: FloatArray) -> FloatArray:
         """|q| in the directions the bounds allow from zero (q is minus the gradient at zero)."""
+        if self.unbounded:
+            return np.abs(q)
         up = np.where(self.upper > 0.0, np.maximum(q, 0.0), 0.0)
         down = np.where(self.lower < 0.0, np.maximum(-q, 0.0), 0.0)
         push: FloatArray = np.maximum(up, down)

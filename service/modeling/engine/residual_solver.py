@@ -42,6 +42,10 @@ class ResidualSolver:
         self.thresh = np.inf
         # The last two solutions on a decreasing path: (alpha, coefficients).
         self.history: list[tuple[float, FloatArray]] = []
+        # Counts changes to the solution; a certificate is reused while alpha, the solution, q and
+        # the penalty are those it was computed for (a sweep and its caller both ask for it).
+        self.moves = 0
+        self._certified: tuple[float, int, FloatArray, Penalty, float] | None = None
 
     def remember(self, alpha: float) -> None:
         """Record the solution at ``alpha``; a path that turns back up (bisection) starts over."""
@@ -76,14 +80,24 @@ class ResidualSolver:
             beta[active] = guess
             self.state.r[:] = r_new
             self.state.shift[0] = 0.0
+            self.moves += 1
 
     def gradient(self) -> FloatArray:
         return self.data.cols.xt(self.data.v * self.state.residual())
 
     def certificate(self, alpha: float, tol: float) -> Certificate:
+        memo = self._certified
+        if (
+            memo is not None
+            and memo[:2] == (alpha, self.moves)
+            and memo[2] is self.q
+            and memo[3] is self.penalty
+        ):
+            return Certificate.of(memo[4], self.data.goal(tol))
         r = self.state.residual()
         vr = self.data.v * r
         gap = duality_gap(self.penalty, alpha, self.state.beta, self.q, float(vr @ r), self.moments[1])
+        self._certified = (alpha, self.moves, self.q, self.penalty, gap)
         return Certificate.of(gap, self.data.goal(tol))
 
     def _ensure_moments(self, ws: IntArray) -> None:
@@ -160,6 +174,7 @@ class ResidualSolver:
         self, cols: IntArray, lam1: FloatArray, lam2: FloatArray, thresh: float, count: int
     ) -> tuple[int, float]:
         pen = self.penalty
+        self.moves += 1
         return self.data.cols.solve(
             self.state, cols, lam1, lam2, pen.lower, pen.upper, self.moments, thresh, count
         )
@@ -194,6 +209,7 @@ class ResidualSolver:
             self.state.beta[active] = extrapolated
             self.state.r[:] = r_new
             self.state.shift[0] = 0.0
+            self.moves += 1
         return ANDERSON_DEPTH
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from service.modeling.engine.kernels.coordinate import FAST
+from service.modeling.engine.kernels.coordinate import FAST, column_span, unsigned
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)
@@ -22,8 +22,9 @@ def sparse_weighted_moments(indptr, indices, data, h, center):
     for j in range(p):
         s1 = 0.0
         s2 = 0.0
-        for k in range(indptr[j], indptr[j + 1]):
-            w = h[indices[k]]
+        start, stop = column_span(indptr, unsigned(j))
+        for k in range(start, stop):
+            w = h[unsigned(indices[k])]
             s1 += w * data[k]
             s2 += w * data[k] * data[k]
         hx[j] = s1
@@ -68,10 +69,10 @@ def dense_xt_subset(X, u, idx):
 def sparse_xt_subset(indptr, indices, data, u, idx):
     out = np.empty(idx.shape[0])
     for t in range(idx.shape[0]):
-        j = idx[t]
+        start, stop = column_span(indptr, unsigned(idx[t]))
         acc = 0.0
-        for k in range(indptr[j], indptr[j + 1]):
-            acc += data[k] * u[indices[k]]
+        for k in range(start, stop):
+            acc += data[k] * u[unsigned(indices[k])]
         out[t] = acc
     return out
 
@@ -147,12 +148,13 @@ def sparse_matvec_subset(indptr, indices, data, center, scale, idx, coef, out):
     out[:] = 0.0
     shift = 0.0
     for t in range(idx.shape[0]):
-        j = idx[t]
+        j = unsigned(idx[t])
         a = coef[t] / scale[j]
         if a == 0.0:
             continue
         shift += a * center[j]
-        for k in range(indptr[j], indptr[j + 1]):
-            out[indices[k]] += a * data[k]
+        start, stop = column_span(indptr, j)
+        for k in range(start, stop):
+            out[unsigned(indices[k])] += a * data[k]
     for i in range(out.shape[0]):
         out[i] -= shift
