@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,14 @@ FoldScorer = Callable[[Problem, IntArray, FittedPath], FloatArray]
 
 # Below this many design entries a fold takes milliseconds: forking would cost more than it saves.
 PARALLEL_MIN_CELLS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A task run beside the folds (the full-data fit), and the progress stage it finishes."""
+
+    run: Callable[[], Any]
+    stage: str
 
 
 def summarize(scores: FloatArray, fold_weight: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -66,6 +75,12 @@ def _raw_moments(problem: Problem, n_alphas: int) -> RawMoments | None:
     return RawMoments.of(problem.X, problem.w)
 
 
+def folds_in_processes(problem: Problem, processes: int) -> bool:
+    """Whether the folds run in this process's forked pool (not one by one, not on a runner)."""
+    n, p = problem.X.shape
+    return not fanned_out() and processes > 1 and n * p >= PARALLEL_MIN_CELLS
+
+
 def cross_validate(
     problem: Problem,
     l1_ratio: float,
@@ -90,7 +105,7 @@ def cross_validate(
     def score(_: Problem, test: IntArray, fitted: FittedPath) -> FloatArray:
         return _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])
 
-    scores, fold_weight = _fold_scores(
+    scores, fold_weight, _ = _fold_scores(
         problem, l1_ratio, alphas, fold_ids, progress, folds_field, processes, score
     )
     return cv_curve(metric, l1_ratio, alphas, scores, fold_weight)
@@ -112,13 +127,38 @@ def cross_validate_relaxed(
     def score(train: Problem, test: IntArray, fitted: FittedPath) -> FloatArray:
         return relaxed_fold_scores(train, problem, test, fitted.coef, fitted.intercept, metric)
 
-    scores, fold_weight = _fold_scores(
+    scores, fold_weight, _ = _fold_scores(
         problem, l1_ratio, alphas, fold_ids, progress, folds_field, processes, score
     )
     return tuple(
         cv_curve(metric, l1_ratio, alphas, scores[:, g, :], fold_weight, gamma)
         for g, gamma in enumerate(RELAX_GAMMAS)
     )
+
+
+def cross_validate_alongside(
+    problem: Problem,
+    l1_ratio: float,
+    alphas: FloatArray,
+    fold_ids: IntArray,
+    metric: CVMetric,
+    progress: Progress,
+    folds_field: str,
+    processes: int,
+    lead: Lead,
+) -> tuple[Any, CVCurve]:
+    """``cross_validate`` with ``lead()`` (the full-data fit, whose alphas the caller knew
+    beforehand) run in the same forked pool as the folds: K + 1 tasks on P processes take
+    ceil((K + 1) / P) rounds instead of 1 + ceil(K / P). Returns ``lead()``'s result and the curve;
+    ``progress`` counts the lead as stage ``lead_stage``."""
+
+    def score(_: Problem, test: IntArray, fitted: FittedPath) -> FloatArray:
+        return _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])
+
+    scores, fold_weight, led = _fold_scores(
+        problem, l1_ratio, alphas, fold_ids, progress, folds_field, processes, score, lead
+    )
+    return led, cv_curve(metric, l1_ratio, alphas, scores, fold_weight)
 
 
 def _fold_scores(
@@ -130,43 +170,62 @@ def _fold_scores(
     folds_field: str,
     processes: int,
     score: FoldScorer,
-) -> tuple[FloatArray, FloatArray]:
-    """(n_folds, ...) scores of every fold and each fold's total observation weight."""
+    lead: Lead | None = None,
+) -> tuple[FloatArray, FloatArray, Any]:
+    """(n_folds, ...) scores of every fold, each fold's total observation weight, and what ``lead``
+    returned (run first, in the folds' pool; None without one)."""
     n_folds = int(fold_ids.max()) + 1
     for k in range(n_folds):
         if not problem.w[fold_ids != k].sum() > 0:
             raise invalid(folds_field, f"the training rows of fold {k} all have weight zero")
     moments = _raw_moments(problem, alphas.shape[0])
-    n, p = problem.X.shape
-    parallel = fanned_out() or (processes > 1 and n * p >= PARALLEL_MIN_CELLS)
+    parallel = fanned_out() or folds_in_processes(problem, processes)
+    if lead is not None and not folds_in_processes(problem, processes):
+        raise ValueError("a lead task runs only beside folds in forked processes")
 
     # ``fold`` captures no progress object: in parallel it may be pickled to another process.
     def fold(k: int, callback: PathProgress | None = None) -> FloatArray:
-        test = np.flatnonzero(fold_ids == k)
-        fold_moments = None
-        if is_sparse(problem.X):
-            train = problem.restricted(np.flatnonzero(fold_ids != k))
-        else:
-            # A dense design is shared, not copied (n p doubles per fold process).
-            w_train = np.where(fold_ids != k, problem.w, 0.0)
-            train = problem.with_weights(w_train)
-            if moments is not None:
-                factor = float(train.w.sum()) / float(w_train.sum())
-                fold_moments = moments.without(problem.X, test, problem.w, factor)
-        train = replace(train, max_features=None)
+        train, test, fold_moments = _training_part(problem, fold_ids, k, moments)
         fitted = SolverInput.build(train).solve(l1_ratio, alphas, callback, moments=fold_moments)
         return score(train, test, fitted)
 
     def fold_reporting(k: int) -> FloatArray:
         return fold(k, progress.solve("cv"))
 
+    def fold_or_lead(i: int) -> Any:
+        # The lead is task 0: the longest task starts first.
+        return fold(i) if lead is None else (lead.run() if i == 0 else fold(i - 1))
+
     results: list[FloatArray | None] = [None] * n_folds
     fold_weight = np.array([problem.w[fold_ids == k].sum() for k in range(n_folds)], dtype=np.float64)
-    task = fold if parallel else fold_reporting
-    for k, fold_scores in run_folds(task, n_folds, processes if parallel else 1):
-        results[k] = fold_scores
+    task = fold_or_lead if parallel else fold_reporting
+    shift, led = (0 if lead is None else 1), None
+    for i, value in run_folds(task, n_folds + shift, processes if parallel else 1):
+        if lead is not None and i == 0:
+            led = value
+            progress.finish(lead.stage)
+            continue
+        results[i - shift] = value
         progress.finish("cv")
-    return np.stack([r for r in results if r is not None]).astype(np.float64), fold_weight
+    return np.stack([r for r in results if r is not None]).astype(np.float64), fold_weight, led
+
+
+def _training_part(
+    problem: Problem, fold_ids: IntArray, k: int, moments: RawMoments | None
+) -> tuple[Problem, IntArray, RawMoments | None]:
+    """Fold ``k``'s training problem (no feature budget), its held-out rows, and its Gram moments
+    (from the full data's, when given)."""
+    test = np.flatnonzero(fold_ids == k)
+    if is_sparse(problem.X):
+        train = problem.restricted(np.flatnonzero(fold_ids != k))
+        return replace(train, max_features=None), test, None
+    # A dense design is shared, not copied (n p doubles per fold process).
+    w_train = np.where(fold_ids != k, problem.w, 0.0)
+    train = replace(problem.with_weights(w_train), max_features=None)
+    if moments is None:
+        return train, test, None
+    factor = float(train.w.sum()) / float(w_train.sum())
+    return train, test, moments.without(problem.X, test, problem.w, factor)
 
 
 def cv_curve(

@@ -9,7 +9,14 @@ import numpy as np
 import numpy.typing as npt
 
 from service.errors import InvalidDataError
-from service.modeling.cv import cross_validate, cross_validate_relaxed
+from service.modeling.cv import (
+    Lead,
+    cross_validate,
+    cross_validate_alongside,
+    cross_validate_relaxed,
+    folds_in_processes,
+)
+from service.modeling.engine import PathSolution
 from service.modeling.folds import make_folds
 from service.modeling.link import linear_predictor
 from service.modeling.metrics import train_metrics
@@ -17,7 +24,7 @@ from service.modeling.parallel import fanned_out, run_folds
 from service.modeling.path import FittedPath, SolverInput, alpha_grid, path_result
 from service.modeling.problem import Problem, build_problem
 from service.modeling.progress import Progress
-from service.modeling.results import Convergence, CVCurve, CVResult, FitOutcome, Selection
+from service.modeling.results import Convergence, CVCurve, CVResult, FitOutcome, NonzeroArray, Selection
 from service.modeling.scaling import check_representable, unscale_outcome
 from service.modeling.selection import best_curve, chosen_index
 from service.modeling.specs import Checkpoint, Family, FitSpec, FloatArray, IntArray, SelectionRule
@@ -50,6 +57,19 @@ def _fold_ids(problem: Problem, spec: FitSpec, fold_ids: npt.ArrayLike | None) -
 
 def _full_fit(problem: Problem, spec: FitSpec, l1_ratio: float, progress: Progress) -> FittedPath:
     prepared = SolverInput.build(problem)
+    alphas, stage = _full_alphas(prepared, spec, l1_ratio)
+    # glmnet's early stop when the deviance ratio saturates applies to generated grids only.
+    saturation = spec.alpha is None and spec.path.alphas is None
+    fitted = prepared.solve(l1_ratio, alphas, progress.solve(stage), saturation)
+    if fitted.alphas.shape[0] == 0:
+        raise invalid("max_features", "is smaller than the number of features selected at the largest alpha")
+    progress.finish(stage)
+    return fitted
+
+
+def _full_alphas(prepared: SolverInput, spec: FitSpec, l1_ratio: float) -> tuple[FloatArray, str]:
+    """The alphas the full-data fit solves (before any early stop), and its progress stage."""
+    problem = prepared.problem
     if spec.alpha is not None:
         alphas, stage = np.array([spec.alpha], dtype=np.float64), "refit"
     else:
@@ -63,13 +83,44 @@ def _full_fit(problem: Problem, spec: FitSpec, l1_ratio: float, progress: Progre
                 "overflows; rescale the target or raise the smallest penalty factor"
             )
         alphas, stage = alpha_grid(spec.path, start, n, p), "path"
-    # glmnet's early stop when the deviance ratio saturates applies to generated grids only.
-    saturation = spec.alpha is None and spec.path.alphas is None
-    fitted = prepared.solve(l1_ratio, alphas, progress.solve(stage), saturation)
-    if fitted.alphas.shape[0] == 0:
-        raise invalid("max_features", "is smaller than the number of features selected at the largest alpha")
-    progress.finish(stage)
-    return fitted
+    return alphas, stage
+
+
+def _known_beforehand(problem: Problem, spec: FitSpec) -> bool:
+    """Whether the full-data fit solves exactly the alphas asked for: given ones (no saturation
+    stop) and no feature budget to end or refine the path."""
+    return (spec.alpha is not None or spec.path.alphas is not None) and problem.max_features is None
+
+
+def _fitted_beside_folds(
+    problem: Problem,
+    spec: FitSpec,
+    l1_ratio: float,
+    folds: IntArray,
+    field: str,
+    progress: Progress,
+    processes: int,
+) -> _Candidate:
+    """The full-data fit as one more task of the folds' pool, when its alphas are known before it
+    runs (``_known_beforehand``): it no longer holds every fold back. Its coefficients come back as
+    their nonzeros (a wide path is mostly zeros)."""
+    prepared = SolverInput.build(problem)
+    alphas, stage = _full_alphas(prepared, spec, l1_ratio)
+
+    def full_fit() -> tuple[NonzeroArray, PathSolution]:
+        solution = prepared.solution(l1_ratio, alphas, None)
+        return NonzeroArray.of(solution.coef), replace(solution, coef=np.zeros((0, 0, 0)))
+
+    lead = Lead(full_fit, stage)
+    (coef, rest), curve = cross_validate_alongside(
+        problem, l1_ratio, alphas, folds, spec.cv_metric(), progress, field, processes, lead
+    )
+    fitted = prepared.fitted(replace(rest, coef=coef.dense()), alphas)
+    if not np.array_equal(fitted.alphas, alphas):  # not expected: then as cv.glmnet does
+        curve = cross_validate(
+            problem, l1_ratio, fitted.alphas, folds, spec.cv_metric(), progress, field, processes
+        )
+    return _Candidate(l1_ratio, fitted, curve)
 
 
 def _candidate(
@@ -81,11 +132,18 @@ def _candidate(
     progress: Progress,
     processes: int,
 ) -> _Candidate:
+    field = "cv.fold_column" if user_folds else "cv.folds"
+    if (
+        folds is not None
+        and not spec.relax
+        and _known_beforehand(problem, spec)
+        and folds_in_processes(problem, processes)
+    ):
+        return _fitted_beside_folds(problem, spec, l1_ratio, folds, field, progress, processes)
     fitted = _full_fit(problem, spec, l1_ratio, progress)
     relaxed = relaxed_path(problem, fitted.coef, fitted.intercept) if spec.relax else None
     if folds is None:
         return _Candidate(l1_ratio, fitted, None, relaxed)
-    field = "cv.fold_column" if user_folds else "cv.folds"
     metric = spec.cv_metric()
     if spec.relax:
         curves = cross_validate_relaxed(

@@ -78,14 +78,29 @@ class SolverInput:
         """The path over ``alphas`` (a prefix of them when it stops early, plus the alpha bisected
         for exactly ``max_features`` features when there is one); ``moments`` are the design's raw
         Gram moments under these weights, when the caller has them."""
+        return self.fitted(self.solution(l1_ratio, alphas, progress, saturation, moments), alphas)
+
+    def solution(
+        self,
+        l1_ratio: float,
+        alphas: FloatArray,
+        progress: PathProgress | None,
+        saturation: bool = False,
+        moments: RawMoments | None = None,
+    ) -> PathSolution:
+        """The solver's own answer for ``solve``, on the standardized scale."""
         pr, st = self.problem, self.standardization
-        solution = solve_path(
+        return solve_path(
             pr.X, pr.y, pr.w, pr.family, l1_ratio, alphas, pr.fit_intercept, pr.tol, pr.max_iter, progress,
             n_classes=pr.n_classes, penalty_factors=pr.penalty_factors, lower=self.lower, upper=self.upper,
             max_features=pr.max_features, column_features=pr.column_features, saturation=saturation,
             center=st.mean, scale=st.scale, moments=moments, target_scale=pr.target_scale,
             groups=pr.groups,
         )  # fmt: skip
+
+    def fitted(self, solution: PathSolution, alphas: FloatArray) -> FittedPath:
+        """``solution`` (of ``alphas``) on both scales."""
+        pr, st = self.problem, self.standardization
         coef_std = solution.coef
         coef, intercept = st.to_original(coef_std, solution.intercept)
         if pr.family == Family.MULTINOMIAL:

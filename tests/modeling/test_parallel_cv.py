@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from service.modeling import CVSpec, Family, FitSpec, PathSpec, fit_model
 from service.modeling.cv import PARALLEL_MIN_CELLS
@@ -29,6 +32,34 @@ def test_parallel_folds_match_serial_folds() -> None:
     assert serial.cv is not None and parallel.cv is not None
     assert np.array_equal(serial.cv.curves[0].folds, parallel.cv.curves[0].folds)
     assert serial.alpha == parallel.alpha and np.array_equal(serial.coef, parallel.coef)
+
+
+def _record(reports: list[tuple[float, str]], fraction: float, stage: str) -> None:
+    reports.append((fraction, stage))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_full_fit_beside_the_folds_gives_the_serial_answer(sparse: bool) -> None:
+    """Given alphas (a path, or one alpha) are known before the full fit, which then runs as one more
+    task of the folds' pool: same path, curve, choice and diagnostics as one after the other."""
+    X, y = _data()
+    design = sp.csc_matrix(np.where(np.abs(X) < 1.0, 0.0, X)) if sparse else X
+    alphas = tuple(np.geomspace(0.5, 0.01, 8))
+    for spec in (
+        replace(SPEC, path=PathSpec(alphas=alphas)),
+        replace(SPEC, alpha=0.05),
+    ):
+        serial = fit_model(design, y, spec, cv_processes=1)
+        reports: list[tuple[float, str]] = []
+        beside = fit_model(design, y, spec, cv_processes=2, checkpoint=partial(_record, reports))
+        assert serial.cv is not None and beside.cv is not None
+        assert np.array_equal(serial.cv.curves[0].folds, beside.cv.curves[0].folds)
+        assert np.array_equal(serial.path.coef, beside.path.coef)
+        assert np.array_equal(serial.path.intercept, beside.path.intercept)
+        assert np.array_equal(serial.path.dual_gap, beside.path.dual_gap)
+        assert serial.alpha == beside.alpha and np.array_equal(serial.coef, beside.coef)
+        stage = "path" if spec.alpha is None else "refit"
+        assert [s for _, s in reports].count(stage) == 1 and reports[-1][0] == 1.0
 
 
 def _fit_in_child(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
