@@ -101,14 +101,8 @@ def cross_validate(
     of at least PARALLEL_MIN_CELLS entries, folds run in forked processes; in covariance mode each
     fold's Gram matrix is the full one minus its held-out rows'.
     """
-
-    def score(_: Problem, test: IntArray, fitted: FittedPath) -> FloatArray:
-        return _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])
-
-    scores, fold_weight, _ = _fold_scores(
-        problem, l1_ratio, alphas, fold_ids, progress, folds_field, processes, score
-    )
-    return cv_curve(metric, l1_ratio, alphas, scores, fold_weight)
+    args = (problem, l1_ratio, alphas, fold_ids, metric, progress, folds_field, processes)
+    return cross_validate_alongside(*args, None)[1]
 
 
 def cross_validate_relaxed(
@@ -145,12 +139,12 @@ def cross_validate_alongside(
     progress: Progress,
     folds_field: str,
     processes: int,
-    lead: Lead,
+    lead: Lead | None,
 ) -> tuple[Any, CVCurve]:
     """``cross_validate`` with ``lead()`` (the full-data fit, whose alphas the caller knew
     beforehand) run in the same forked pool as the folds: K + 1 tasks on P processes take
-    ceil((K + 1) / P) rounds instead of 1 + ceil(K / P). Returns ``lead()``'s result and the curve;
-    ``progress`` counts the lead as stage ``lead_stage``."""
+    ceil((K + 1) / P) rounds instead of 1 + ceil(K / P). Returns ``lead()``'s result (None
+    without a lead) and the curve; ``progress`` counts the lead as its stage."""
 
     def score(_: Problem, test: IntArray, fitted: FittedPath) -> FloatArray:
         return _score_fold(problem, test, fitted.coef, fitted.intercept, metric, alphas.shape[0])

@@ -88,7 +88,7 @@ class SolverInput:
         saturation: bool = False,
         moments: RawMoments | None = None,
     ) -> PathSolution:
-        """The solver's own answer for ``solve``, on the standardized scale."""
+        """The solver's own answer for ``solve`` (same arguments), on the standardized scale."""
         pr, st = self.problem, self.standardization
         return solve_path(
             pr.X, pr.y, pr.w, pr.family, l1_ratio, alphas, pr.fit_intercept, pr.tol, pr.max_iter, progress,
