@@ -10,6 +10,12 @@ PORT ?= $(or $(SPARSEFIT_PORT),8000)
 PEERS_VENV ?= bench/.venv-peers
 # MLflow (pyarrow<26) likewise, for the serving bench.
 MLFLOW_VENV ?= bench/.venv-mlflow
+# pytest-xdist workers for `make test`: one per core of the 2-core machines we run on
+# (`make test TEST_WORKERS=0` runs the suite in one process). Each test file stays on one worker,
+# as some modules share state between their tests. The contract fuzz runs on its own afterwards:
+# its per-operation tests share one node id, which xdist cannot tell apart, and it prints a tally.
+TEST_WORKERS ?= 2
+FUZZ_TESTS := tests/api/test_contract_fuzz.py
 
 .PHONY: run test lint typecheck contracts pytest openapi bench bench-serving load docker-test clean fuzz
 
@@ -74,7 +80,8 @@ $(CHROMIUM):
 	|| echo "make: could not install chromium ($(CHROMIUM)); tests/ui will fail until it is installed" >&2
 
 pytest: $(VENV)/.installed-test | $(CHROMIUM)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --ignore=$(FUZZ_TESTS)
+	$(BIN)/python -m pytest -q $(FUZZ_TESTS)
 
 test: lint typecheck contracts pytest
 
@@ -99,7 +106,7 @@ load: $(VENV)/.installed-test
 # SPARSEFIT_FUZZ_SEED=N explores other requests.
 FUZZ_EXAMPLES ?= 800
 fuzz: $(VENV)/.installed-test
-	SPARSEFIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q --timeout=3600 tests/api/test_contract_fuzz.py
+	SPARSEFIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q --timeout=3600 $(FUZZ_TESTS)
 
 docker-test:
 	bash scripts/docker-test.sh
