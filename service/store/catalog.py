@@ -381,6 +381,8 @@ class Catalog:
         """Record progress of a queued or running job; return False (and change nothing) otherwise.
 
         A late report from a worker after the job finished or was deleted is normal, not an error.
+        The fraction never goes back: a job's parts report their own fractions (the fit starts from
+        0 after loading reported 0.02), and clients see how far the job has come at least.
         """
         if not math.isfinite(fraction):
             raise ValueError("progress fraction must be finite")
@@ -388,7 +390,8 @@ class Catalog:
         fraction = min(1.0, max(0.0, fraction))
         with self._transaction() as conn:
             updated = conn.execute(
-                "UPDATE jobs SET progress_fraction = ?, progress_stage = ?, progress_message = ? "
+                "UPDATE jobs SET progress_fraction = max(progress_fraction, ?), "
+                "progress_stage = ?, progress_message = ? "
                 f"WHERE id = ? AND {_UNFINISHED_SQL}",
                 (fraction, stage, message, job_id, *_UNFINISHED_VALUES),
             )

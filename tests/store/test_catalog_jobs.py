@@ -95,6 +95,24 @@ def test_catalog_update_progress_only_while_unfinished(catalog: Catalog, make_jo
         catalog.update_progress(job.id, float("nan"), "cv", None)
 
 
+def test_catalog_progress_never_goes_back(catalog: Catalog, make_job: MakeJob) -> None:
+    """A job's parts report their own fractions (loading 0.02, then the fit's path from 0): the
+    stored fraction keeps the largest, while the stage and message follow the latest report."""
+    job = make_job()
+    catalog.insert_job(job)
+    catalog.mark_running(job.id)
+    assert catalog.update_progress(job.id, 0.02, "fitting", None) is True
+    assert catalog.update_progress(job.id, 0.0016, "path", "10 of 300") is True
+    loaded = catalog.get_job(job.id)
+    assert (loaded.progress_fraction, loaded.progress_stage, loaded.progress_message) == (
+        0.02,
+        "path",
+        "10 of 300",
+    )
+    catalog.update_progress(job.id, 0.5, "cv", None)
+    assert catalog.get_job(job.id).progress_fraction == 0.5
+
+
 def test_catalog_finish_job_success_stores_model(
     catalog: Catalog, make_job: MakeJob, make_model: MakeModel
 ) -> None:
